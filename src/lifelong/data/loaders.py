@@ -1,0 +1,393 @@
+"""Readers for local data files (JSONL, CSV, TSV, JSON arrays, text, SQuAD) and Hugging Face datasets.
+
+Every reader turns a file into a list of :class:`Example` and reports problems as ``FILE:LINE: ...``
+so a user can open the file at the bad row.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lifelong.data.task import Example
+from lifelong.errors import ConfigError, DataError, UnknownNameError
+
+ROW_FORMATS = ("jsonl", "csv", "tsv", "json", "txt")
+SUFFIX_FORMATS = {
+    ".jsonl": "jsonl",
+    ".json-lines": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".json": "json",
+    ".txt": "txt",
+}
+# local file suffix -> datasets builder used by load_hf
+HF_BUILDERS = {
+    ".jsonl": "json",
+    ".json-lines": "json",
+    ".json": "json",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".txt": "text",
+}
+# Example field -> default column (the identity names)
+FIELD_DEFAULTS = {
+    "text": "text",
+    "text_pair": "text_pair",
+    "aspect": "aspect",
+    "label": "label",
+    "question": "question",
+    "answers": "answers",
+    "id": "id",
+}
+REQUIRED = {
+    "classification": ("text", "label"),
+    "qa": ("text", "question", "answers"),
+    "corpus": ("text",),
+}
+
+
+def infer_format(path: Path) -> str:
+    """The row format from the file suffix (``.jsonl``/``.json-lines``, ``.csv``, ``.tsv``, ``.json``, ``.txt``)."""
+    fmt = SUFFIX_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ConfigError(
+            f"cannot tell the format of {path} from its suffix; set format to one of {', '.join(ROW_FORMATS)}"
+        )
+    return fmt
+
+
+def _open(path: Path):
+    try:
+        return path.open(encoding="utf-8-sig", newline="")
+    except FileNotFoundError:
+        raise DataError(f"file not found: {path}") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with _open(path) as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{line_no}: malformed JSON: {exc.msg} (column {exc.colno})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{line_no}: expected a JSON object, got {type(row).__name__}")
+            yield line_no, row
+
+
+def _json_array_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """A JSON file holding a list of objects; the number is the 1-based record index."""
+    with _open(path) as fh:
+        try:
+            data = json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{exc.lineno}: malformed JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(data, list):
+        raise DataError(
+            f"{path}: expected a JSON list of objects (one per example), got {type(data).__name__}"
+        )
+    for i, row in enumerate(data, start=1):
+        if not isinstance(row, dict):
+            raise DataError(f"{path}: record {i}: expected a JSON object, got {type(row).__name__}")
+        yield i, row
+
+
+def _delimited_rows(
+    path: Path, delimiter: str, columns: Sequence[str] | None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    # TSV files are not quoted in practice (reviews contain stray quotes), so quotes are kept as text.
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    with _open(path) as fh:
+        reader = csv.reader(fh, delimiter=delimiter, quoting=quoting)
+        header = list(columns) if columns else None
+        try:
+            for row in reader:
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                if header is None:
+                    header = [h.strip() for h in row]
+                    continue
+                if len(row) != len(header):
+                    raise DataError(
+                        f"{path}:{reader.line_num}: expected {len(header)} columns ({', '.join(header)}), "
+                        f"got {len(row)}"
+                    )
+                yield reader.line_num, dict(zip(header, row, strict=True))
+        except csv.Error as exc:
+            raise DataError(f"{path}:{reader.line_num}: malformed row: {exc}") from None
+
+
+def _text_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with _open(path) as fh:
+        for line_no, line in enumerate(fh, start=1):
+            line = line.strip()
+            if line:
+                yield line_no, {"text": line}
+
+
+def read_rows(
+    path: str | Path, format: str | None = None, columns: Sequence[str] | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line number, row dict)`` from a JSONL, CSV, TSV, JSON-array or text file.
+
+    CSV and TSV use their first row as header unless ``columns`` is given (headerless files).
+    """
+    path = Path(path)
+    fmt = format or infer_format(path)
+    if fmt == "jsonl":
+        return _jsonl_rows(path)
+    if fmt == "csv":
+        return _delimited_rows(path, ",", columns)
+    if fmt == "tsv":
+        return _delimited_rows(path, "\t", columns)
+    if fmt == "json":
+        return _json_array_rows(path)
+    if fmt == "txt":
+        return _text_rows(path)
+    raise UnknownNameError("row format", fmt, ROW_FORMATS)
+
+
+def field_columns(fields: Mapping[str, str] | None) -> dict[str, str]:
+    """Example field -> file column, starting from the identity names; unknown keys are a ConfigError."""
+    mapping = dict(FIELD_DEFAULTS)
+    for key, column in (fields or {}).items():
+        if key not in FIELD_DEFAULTS:
+            raise ConfigError(f"unknown field {key!r} in fields; allowed: {', '.join(FIELD_DEFAULTS)}")
+        mapping[key] = str(column)
+    return mapping
+
+
+def _answers(value: Any, where: str) -> tuple[str, ...]:
+    """Accept a string, a list of strings, SQuAD dicts or the HF ``{"text": [...]}`` form."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Mapping) and "text" in value:
+        return _answers(value["text"], where)
+    if isinstance(value, list | tuple):
+        out: list[str] = []
+        for item in value:
+            text = item.get("text") if isinstance(item, Mapping) else item
+            if not isinstance(text, str):
+                raise DataError(f"{where}: an answer must be a string or {{'text': ...}}, got {item!r}")
+            if text not in out:
+                out.append(text)
+        return tuple(out)
+    raise DataError(f"{where}: answers must be a string or a list, got {type(value).__name__}")
+
+
+def row_to_example(
+    row: Mapping[str, Any],
+    kind: str,
+    columns: Mapping[str, str],
+    where: str,
+    *,
+    explicit: frozenset[str] = frozenset(),
+    label_map: Mapping[str, str] | None = None,
+    line: int | None = None,
+) -> Example:
+    """Map one row to an Example. Fields in ``explicit`` were named by the user and so must be present."""
+    if kind not in REQUIRED:
+        raise ConfigError(f"kind {kind!r} is not read from rows (use a dedicated loader)")
+
+    def get(key: str) -> Any:
+        column = columns[key]
+        if column not in row or row[column] is None:
+            have = ", ".join(map(str, row)) or "nothing"
+            raise DataError(f"{where}: missing field {column!r} (have: {have})")
+        return row[column]
+
+    def optional(key: str) -> Any:
+        if key in explicit:
+            return get(key)
+        return row.get(columns[key])
+
+    text = str(get("text"))
+    if not text.strip():
+        raise DataError(f"{where}: empty text in field {columns['text']!r}")
+    meta: dict[str, Any] = {}
+    if line is not None:
+        meta["line"] = line
+    row_id = row.get(columns["id"])  # ids are bookkeeping: optional even when mapped
+    if row_id is not None:
+        meta["id"] = row_id
+    if kind == "corpus":
+        return Example(text=text, meta=meta)
+    if kind == "qa":
+        answers = _answers(get("answers"), where)
+        return Example(text=text, question=str(get("question")), answers=answers, meta=meta)
+    label = str(get("label"))
+    if label_map:
+        label = label_map.get(label, label)
+    pair = optional("text_pair")
+    if pair is None:
+        pair = optional("aspect")
+    return Example(text=text, label=label, text_pair=None if pair is None else str(pair), meta=meta)
+
+
+def check_labels(
+    examples: Sequence[Example], labels: Sequence[str], path: Any, task_name: str | None
+) -> None:
+    """Every label must be in the task's label set; the error names the file and line of the first stray."""
+    known = set(labels)
+    for ex in examples:
+        if ex.label is not None and ex.label not in known:
+            line = ex.meta.get("line")
+            where = f"{path}:{line}" if line is not None else str(path)
+            task = f"task {task_name!r}'s" if task_name else "the task's"
+            raise DataError(f"{where}: label {ex.label!r} is not one of {task} labels {list(labels)}")
+
+
+def load_examples(
+    path: str | Path,
+    kind: str = "classification",
+    fields: Mapping[str, str] | None = None,
+    task_name: str | None = None,
+    labels: Sequence[str] | None = None,
+    *,
+    label_map: Mapping[Any, Any] | None = None,
+    format: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> list[Example]:
+    """Read a JSONL/CSV/TSV/JSON/text file into Examples, mapping columns via ``fields``.
+
+    Classification labels are ``str()``-ed, then mapped with ``label_map``, then checked against
+    ``labels`` (if given).
+    """
+    path = Path(path)
+    mapping = field_columns(fields)
+    explicit = frozenset(fields or ())
+    lmap = {str(k): str(v) for k, v in label_map.items()} if label_map else None
+    examples = [
+        row_to_example(row, kind, mapping, f"{path}:{line}", explicit=explicit, label_map=lmap, line=line)
+        for line, row in read_rows(path, format, columns)
+    ]
+    if labels is not None and kind == "classification":
+        check_labels(examples, labels, path, task_name)
+    return examples
+
+
+def _squad_part(value: Any, key: str, expected: type, where: str) -> Any:
+    if not isinstance(value, dict) or key not in value:
+        raise DataError(f"{where}: missing {key!r} (not SQuAD v1.1 JSON)")
+    item = value[key]
+    if not isinstance(item, expected):
+        raise DataError(f"{where}: {key!r} must be a {expected.__name__}, got {type(item).__name__}")
+    return item
+
+
+def load_squad(path: str | Path) -> list[Example]:
+    """SQuAD v1.1 JSON -> QA examples (text = context, question, gold answers; meta: id, title)."""
+    path = Path(path)
+    with _open(path) as fh:
+        try:
+            data = json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{exc.lineno}: malformed JSON: {exc.msg} (column {exc.colno})") from None
+    articles = _squad_part(data, "data", list, str(path))
+    out: list[Example] = []
+    for a, article in enumerate(articles):
+        where_a = f"{path}: data[{a}]"
+        title = article.get("title") if isinstance(article, dict) else None
+        for p, para in enumerate(_squad_part(article, "paragraphs", list, where_a)):
+            where_p = f"{where_a}.paragraphs[{p}]"
+            context = _squad_part(para, "context", str, where_p)
+            for q, qa in enumerate(_squad_part(para, "qas", list, where_p)):
+                where_q = f"{where_p}.qas[{q}]"
+                question = _squad_part(qa, "question", str, where_q)
+                answers = _answers(_squad_part(qa, "answers", list, where_q), where_q)
+                if not answers:
+                    raise DataError(f"{where_q}: no answers (SQuAD v1.1 questions all have one)")
+                meta = {"id": qa.get("id", f"{a}-{p}-{q}"), "title": title}
+                out.append(Example(text=context, question=question, answers=answers, meta=meta))
+    return out
+
+
+def _is_saved_dataset(path: Path) -> bool:
+    return path.is_dir() and any(
+        (path / name).is_file() for name in ("dataset_info.json", "state.json", "dataset_dict.json")
+    )
+
+
+def _looks_local(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or Path(name).suffix.lower() in HF_BUILDERS
+
+
+def _open_hf(name: str, split: str, config_name: str | None) -> Any:
+    """A ``datasets.Dataset`` for one split of a saved dataset folder, a local file, or a hub dataset."""
+    import datasets  # slow import, only when needed
+
+    path = Path(name).expanduser()
+    if _is_saved_dataset(path):
+        ds = datasets.load_from_disk(str(path))
+        if isinstance(ds, datasets.DatasetDict):
+            if split not in ds:
+                raise DataError(f"{path}: no split {split!r} in the saved dataset (have: {', '.join(ds)})")
+            ds = ds[split]
+        return ds
+    if path.is_file():
+        suffix = path.suffix.lower()
+        builder = HF_BUILDERS.get(suffix)
+        if builder is None:
+            raise DataError(
+                f"{path}: cannot load a {suffix!r} file with datasets (use {', '.join(HF_BUILDERS)})"
+            )
+        kwargs = {"delimiter": "\t"} if suffix == ".tsv" else {}
+        return datasets.load_dataset(builder, data_files={split: str(path)}, split=split, **kwargs)
+    if path.exists() or _looks_local(name):
+        raise DataError(f"{path}: not a saved dataset folder (save_to_disk) nor a data file")
+    try:
+        return datasets.load_dataset(name, config_name, split=split)
+    except (ConnectionError, OSError) as exc:
+        cause = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise DataError(
+            f"could not load Hugging Face dataset {name!r} (split {split!r}) offline: the hub is not reachable "
+            f"({cause}). Download it where there is network (datasets.load_dataset(...).save_to_disk(DIR)) "
+            f"and pass the local path DIR, or a local .jsonl/.csv file, instead."
+        ) from None
+    except ValueError as exc:  # unknown split or config
+        raise DataError(f"cannot load Hugging Face dataset {name!r} split {split!r}: {exc}") from None
+
+
+def load_hf(
+    name_or_path: str | Path,
+    split: str,
+    fields: Mapping[str, str] | None = None,
+    kind: str = "classification",
+    *,
+    task_name: str | None = None,
+    labels: Sequence[str] | None = None,
+    label_map: Mapping[Any, Any] | None = None,
+    config_name: str | None = None,
+) -> list[Example]:
+    """Load one split with ``datasets`` and map columns like :func:`load_examples`.
+
+    Integer ``ClassLabel`` columns become their class names unless a ``label_map`` is given.
+    """
+    name = str(name_or_path)
+    ds = _open_hf(name, split, config_name)
+    mapping = field_columns(fields)
+    explicit = frozenset(fields or ())
+    lmap = {str(k): str(v) for k, v in label_map.items()} if label_map else None
+    label_feature = getattr(ds, "features", {}).get(mapping["label"]) if kind == "classification" else None
+    names = getattr(label_feature, "names", None) if lmap is None else None
+    where_base = f"{name}[{split}]"
+    out: list[Example] = []
+    for i, row in enumerate(ds, start=1):
+        if names is not None and isinstance(row.get(mapping["label"]), int):
+            row = {**row, mapping["label"]: names[row[mapping["label"]]]}
+        out.append(
+            row_to_example(row, kind, mapping, f"{where_base}:{i}", explicit=explicit, label_map=lmap, line=i)
+        )
+    if labels is not None and kind == "classification":
+        check_labels(out, labels, where_base, task_name)
+    return out

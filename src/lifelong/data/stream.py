@@ -1,0 +1,501 @@
+"""A stream of tasks and how to build one from a config: benchmark + order, or custom task specs.
+
+Every task keeps a JSON-able ``source`` (see :func:`load_task_from_source`) so a saved learner can
+rebuild exactly the same data later, including the subsampling.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from lifelong.data.benchmarks import (
+    GENERATED,
+    SCENARIOS,
+    GeneratedBenchmark,
+    load_benchmark_def,
+    validate_task_spec,
+)
+from lifelong.data.loaders import SUFFIX_FORMATS, infer_format, load_examples, load_hf, load_squad
+from lifelong.data.task import SPLITS, Example, Scenario, Task
+from lifelong.errors import ConfigError, DataError, UnknownNameError
+from lifelong.registry import Registry
+
+DATA_ENV = "LIFELONG_DATA"
+DEFAULT_METRICS = {
+    "classification": "accuracy",
+    "qa": "f1",
+    "dst": "joint_goal_accuracy",
+    "corpus": "perplexity",
+}
+# split -> the StreamConfig / source key that caps it
+SPLIT_CAPS = {"train": "max_train", "dev": "max_dev", "test": "max_eval"}
+FORMAT_SUFFIXES = {
+    "jsonl": (".jsonl", ".json-lines", ".ndjson"),
+    "csv": (".csv",),
+    "tsv": (".tsv",),
+    "json": (".json",),
+    "squad": (".json",),
+    "woz": (".json",),
+    "txt": (".txt",),
+}
+ANY_SUFFIXES = tuple(SUFFIX_FORMATS)
+DATA_HINT = "e.g. DATA/tc/agnews/train.jsonl"
+
+
+@dataclass
+class Stream:
+    """The ordered tasks a continual learner sees, and the scenario that says what it knows at test time."""
+
+    name: str
+    tasks: list[Task]
+    scenario: Scenario = "task"
+
+    def __post_init__(self) -> None:
+        if self.scenario not in SCENARIOS:
+            raise UnknownNameError("scenario", str(self.scenario), SCENARIOS)
+        if not self.tasks:
+            raise ConfigError(f"stream {self.name!r} has no tasks")
+        seen: set[str] = set()
+        for task in self.tasks:
+            if task.name in seen:
+                raise ConfigError(f"stream {self.name!r}: task name {task.name!r} appears twice")
+            seen.add(task.name)
+        if self.scenario == "domain":
+            self._check_shared_labels()
+
+    def _check_shared_labels(self) -> None:
+        """Domain-incremental learning has one output space, so every classifier must share it."""
+        first: Task | None = None
+        for task in self.tasks:
+            if task.kind != "classification":
+                continue
+            if first is None:
+                first = task
+            elif set(task.labels) != set(first.labels):
+                raise ConfigError(
+                    f"stream {self.name!r}: domain-incremental needs one label set, but task {first.name!r} "
+                    f"has {list(first.labels)} and task {task.name!r} has {list(task.labels)}; "
+                    f"use scenario 'task' or 'class'"
+                )
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __iter__(self):
+        return iter(self.tasks)
+
+    @property
+    def task_names(self) -> list[str]:
+        return [t.name for t in self.tasks]
+
+    def task(self, name: str) -> Task:
+        for t in self.tasks:
+            if t.name == name:
+                return t
+        raise UnknownNameError("task", name, self.task_names)
+
+    def all_labels(self) -> tuple[str, ...]:
+        """Union of the label sets in stream order: the output space of class-incremental learning."""
+        out: dict[str, None] = {}
+        for t in self.tasks:
+            out.update(dict.fromkeys(t.labels))
+        return tuple(out)
+
+
+def subsample(examples: Sequence[Example], n: int | None, seed: int, salt: str = "") -> list[Example]:
+    """A label-stratified random subset of size ``n``, in the original order.
+
+    The RNG depends only on ``seed`` and ``salt`` (e.g. "task/split"), so one task's subset never
+    changes when other tasks are added or reordered.
+    """
+    if n is None or n >= len(examples):
+        return list(examples)
+    if n <= 0:
+        return []
+    rng = random.Random(f"{seed}:{salt}")
+    groups: dict[str, list[int]] = {}
+    for i, ex in enumerate(examples):
+        groups.setdefault(ex.label or "", []).append(i)
+    total = len(examples)
+    exact = {lab: n * len(idx) / total for lab, idx in groups.items()}
+    quota = {lab: int(q) for lab, q in exact.items()}
+    by_remainder = sorted(groups, key=lambda lab: (-(exact[lab] - quota[lab]), lab))
+    for lab in by_remainder[: n - sum(quota.values())]:
+        quota[lab] += 1
+    chosen: list[int] = []
+    for lab in sorted(groups):
+        chosen.extend(rng.sample(groups[lab], quota[lab]))
+    return [examples[i] for i in sorted(chosen)]
+
+
+@dataclass
+class StreamConfig:
+    """What stream to build: a benchmark with an order or task subset, or a list of custom task specs."""
+
+    benchmark: str | None = None
+    order: str | None = None
+    tasks: list[str | dict[str, Any]] | None = None
+    scenario: str | None = None
+    max_train: int | None = None
+    max_dev: int | None = None
+    max_eval: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("max_train", "max_dev", "max_eval"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+                raise ConfigError(f"data.{name} must be a positive integer or empty, got {value!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ConfigError(f"data.seed must be an integer, got {self.seed!r}")
+        if self.scenario is not None and self.scenario not in SCENARIOS:
+            raise UnknownNameError("scenario", str(self.scenario), SCENARIOS)
+        if self.tasks is not None and (not isinstance(self.tasks, list) or not self.tasks):
+            raise ConfigError("data.tasks must be a non-empty list of task names or task specs")
+        if self.order is not None and self.tasks is not None:
+            raise ConfigError("give either data.order or data.tasks, not both")
+        if self.benchmark is None and self.order is not None:
+            raise ConfigError("data.order needs a data.benchmark")
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> StreamConfig:
+        """Build from a config mapping; an unknown key is a ConfigError that suggests the closest one."""
+        known = [f.name for f in fields(cls)]
+        for key in raw:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(f"unknown data key {key!r}.{hint} Known: {', '.join(known)}")
+        return cls(**dict(raw))
+
+    def caps(self) -> dict[str, Any]:
+        return {
+            "max_train": self.max_train,
+            "max_dev": self.max_dev,
+            "max_eval": self.max_eval,
+            "seed": self.seed,
+        }
+
+
+def _missing_dir_message(tried: str, origin: str) -> str:
+    return (
+        f"data directory not found: {tried} (from {origin}). Set it with --data-dir DIR or the "
+        f"{DATA_ENV} environment variable; benchmark files go under it, {DATA_HINT}. "
+        f"The built-in stream (benchmark 'builtin') needs no data."
+    )
+
+
+def resolve_data_dir(cli_value: str | Path | None, env: Mapping[str, str] | None = None) -> Path:
+    """The data directory: the CLI value, else $LIFELONG_DATA; it must exist."""
+    env = os.environ if env is None else env
+    if cli_value:
+        path, origin = Path(cli_value).expanduser(), "--data-dir"
+    elif env.get(DATA_ENV):
+        path, origin = Path(env[DATA_ENV]).expanduser(), DATA_ENV
+    else:
+        raise DataError(
+            f"no data directory given. Set it with --data-dir DIR or the {DATA_ENV} environment variable; "
+            f"benchmark files go under it, {DATA_HINT}. The built-in stream (benchmark 'builtin') needs no data."
+        )
+    if not path.is_dir():
+        raise DataError(_missing_dir_message(str(path), origin))
+    return path
+
+
+def _env_data_dir() -> Path | None:
+    value = os.environ.get(DATA_ENV)
+    return Path(value).expanduser() if value else None
+
+
+def _root(data_dir: Path | None) -> Path:
+    """The data dir for relative paths: the given one (checked) or $LIFELONG_DATA."""
+    if data_dir is None:
+        return resolve_data_dir(None)
+    if not Path(data_dir).is_dir():
+        raise DataError(_missing_dir_message(str(data_dir), "the data_dir argument"))
+    return Path(data_dir)
+
+
+def _split_files(
+    name: str, spec: Mapping[str, Any], fmt: str | None, data_dir: Path | None
+) -> dict[str, Path]:
+    """Split -> existing file, from a folder (train/dev/test.<suffix>) or an explicit split -> file map."""
+    raw = spec["path"]
+
+    def resolve(rel: str) -> tuple[Path, Path | None]:
+        p = Path(rel).expanduser()
+        if p.is_absolute():
+            return p, None
+        root = _root(data_dir)
+        return root / p, root
+
+    def missing(tried: Sequence[Path], root: Path | None) -> DataError:
+        also = f" (also tried {', '.join(t.name for t in tried[1:])})" if len(tried) > 1 else ""
+        hint = (
+            f" The data directory is {root} (set with --data-dir or {DATA_ENV}); files go under it, {DATA_HINT}."
+            if root is not None
+            else ""
+        )
+        return DataError(f"task {name!r}: file not found: {tried[0]}{also}.{hint}")
+
+    if isinstance(raw, Mapping):
+        out = {}
+        for split, rel in raw.items():
+            path, root = resolve(str(rel))
+            if not path.is_file():
+                raise missing([path], root)
+            out[split] = path
+        return out
+    folder, root = resolve(str(raw))
+    suffixes = FORMAT_SUFFIXES.get(fmt or "", ANY_SUFFIXES)
+    wanted = list(spec.get("splits") or SPLITS)
+    required = set(spec.get("splits") or ("train",))
+    out = {}
+    for split in wanted:
+        tried = [folder / f"{split}{suffix}" for suffix in suffixes]
+        found = next((p for p in tried if p.is_file()), None)
+        if found is not None:
+            out[split] = found
+        elif split in required:
+            raise missing(tried, root)
+    if not spec.get("splits") and "dev" not in out and "test" not in out:
+        raise missing([folder / f"test{suffixes[0]}", folder / f"dev{suffixes[0]}"], root)
+    return out
+
+
+def _file_format(kind: str, fmt: str | None, path: Path) -> str:
+    if fmt:
+        return fmt
+    if kind == "dst":
+        return "woz"
+    if kind == "qa" and path.suffix.lower() == ".json":
+        return "squad"
+    return infer_format(path)
+
+
+def _woz_loader() -> Any:
+    """``lifelong.data.woz.load_woz``, imported only for dialogue tasks."""
+    try:
+        from lifelong.data.woz import load_woz
+    except ModuleNotFoundError as exc:
+        if exc.name != "lifelong.data.woz":
+            raise
+        raise ConfigError(
+            "dialogue state tracking (kind 'dst') needs lifelong.data.woz, which is not installed"
+        ) from None
+    return load_woz
+
+
+def _read_split(
+    name: str, spec: Mapping[str, Any], path: Path, labels: Sequence[str] | None
+) -> list[Example]:
+    kind = spec.get("kind", "classification")
+    fmt = _file_format(kind, spec.get("format"), path)
+    if fmt == "squad":
+        return load_squad(path)
+    if fmt == "woz":
+        return list(_woz_loader()(path))
+    return load_examples(
+        path,
+        kind,
+        spec.get("fields"),
+        name,
+        labels,
+        label_map=spec.get("label_map"),
+        format=fmt,
+        columns=spec.get("columns"),
+    )
+
+
+def _hf_name(raw: str, data_dir: Path | None) -> str:
+    """A local dataset path resolved against the data dir when it exists there; a hub name unchanged."""
+    p = Path(raw).expanduser()
+    if p.is_absolute() or p.exists():
+        return str(p)
+    root = data_dir if data_dir is not None else _env_data_dir()
+    if root is not None and (root / p).exists():
+        return str(root / p)
+    return raw
+
+
+def _load_splits(
+    name: str, spec: Mapping[str, Any], data_dir: Path | None
+) -> tuple[dict[str, list[Example]], dict[str, str], list[str] | None]:
+    """All splits of a file task, label-checked; returns (splits, split -> file, labels)."""
+    kind = spec.get("kind", "classification")
+    labels = [str(lab) for lab in spec["labels"]] if spec.get("labels") else None
+    splits: dict[str, list[Example]] = {}
+    where: dict[str, str] = {}
+    if spec.get("format") == "hf":
+        hf_name = _hf_name(str(spec["path"]), data_dir)
+        for split, hf_split in dict(spec.get("splits") or {"train": "train", "test": "test"}).items():
+            rows = load_hf(
+                hf_name,
+                hf_split,
+                spec.get("fields"),
+                kind,
+                task_name=name,
+                labels=labels,
+                label_map=spec.get("label_map"),
+                config_name=spec.get("hf_config"),
+            )
+            splits[split], where[split] = rows, f"{hf_name}[{hf_split}]"
+            if labels is None and kind == "classification":
+                labels = sorted({ex.label for ex in rows if ex.label is not None})
+        return splits, where, labels
+    files = _split_files(name, spec, spec.get("format"), data_dir)
+    ordered = sorted(files, key=lambda s: SPLITS.index(s) if s in SPLITS else len(SPLITS))
+    for split in ordered:
+        rows = _read_split(name, spec, files[split], labels)
+        splits[split], where[split] = rows, str(files[split])
+        # Without declared labels, the first split read (train when present) defines the label set.
+        if labels is None and kind == "classification":
+            labels = sorted({ex.label for ex in rows if ex.label is not None})
+    return splits, where, labels
+
+
+def _load_file_task(source: dict[str, Any], data_dir: Path | None) -> Task:
+    name = source["name"]
+    kind = source.get("kind", "classification")
+    splits, where, labels = _load_splits(name, source, data_dir)
+    for split, rows in splits.items():
+        if not rows:
+            raise DataError(f"task {name!r}: split {split!r} is empty after loading {where[split]}")
+        cap = source.get(SPLIT_CAPS.get(split, ""))
+        splits[split] = subsample(rows, cap, int(source.get("seed", 0)), salt=f"{name}/{split}")
+    source["labels"] = labels
+    end_task = None
+    if source.get("end_task"):
+        end_task = load_task_from_source(source["end_task"], data_dir)
+        source["end_task"] = end_task.source
+    return Task(
+        name=name,
+        kind=kind,
+        splits=splits,
+        labels=tuple(labels or ()),
+        metric=source.get("metric") or DEFAULT_METRICS[kind],
+        question=source.get("question"),
+        source=source,
+        end_task=end_task,
+    )
+
+
+def load_task_from_source(
+    source: Mapping[str, Any],
+    data_dir: str | Path | None = None,
+    generated: Registry[GeneratedBenchmark] = GENERATED,
+) -> Task:
+    """Rebuild a task from its ``source`` spec (as stored in ``Task.source``).
+
+    Two shapes: ``{"generator": "builtin", "name", "seed", "max_train", "max_dev", "max_eval"}`` for
+    generated tasks, or a file spec ``{"name", "kind", "path", "format", "fields", "columns", "labels",
+    "question", "metric", "label_map", "splits", "hf_config", "end_task", "benchmark", "max_train",
+    "max_dev", "max_eval", "seed"}`` where a relative ``path`` is under the data directory.
+    """
+    source = copy.deepcopy(dict(source))
+    if source.get("generator"):
+        gen = generated.get(source["generator"])
+        task = gen.make_task(
+            source["name"],
+            seed=int(source.get("seed", 0)),
+            n_train=source.get("max_train"),
+            n_dev=source.get("max_dev"),
+            n_test=source.get("max_eval"),
+        )
+        task.source = source
+        return task
+    root = Path(data_dir).expanduser() if data_dir is not None else None
+    return _load_file_task(source, root)
+
+
+def _select_names(bdef: Mapping[str, Any], cfg: StreamConfig) -> tuple[list[str], str | None]:
+    bname = bdef["name"]
+    if cfg.tasks is not None:
+        names = []
+        for item in cfg.tasks:
+            if not isinstance(item, str):
+                raise ConfigError(
+                    f"with benchmark {bname!r}, data.tasks must be task names; give custom task specs "
+                    f"without a benchmark"
+                )
+            if item not in bdef["tasks"]:
+                raise UnknownNameError(f"{bname} task", item, bdef["tasks"])
+            names.append(item)
+        return names, None
+    order = cfg.order or bdef.get("default_order")
+    if order is None:
+        return list(bdef["tasks"]), None
+    if order not in bdef["orders"]:
+        raise UnknownNameError(f"{bname} order", order, bdef["orders"])
+    return list(bdef["orders"][order]), order
+
+
+def _custom_path(raw: Any, data_dir: Path | None) -> Any:
+    """Relative custom paths: under the data dir when they exist there, else made absolute from the cwd."""
+    if isinstance(raw, Mapping):
+        return {k: _custom_path(v, data_dir) for k, v in raw.items()}
+    p = Path(str(raw)).expanduser()
+    if p.is_absolute():
+        return str(p)
+    root = data_dir if data_dir is not None else _env_data_dir()
+    if root is not None and (root / p).exists():
+        return str(p)
+    if p.exists() or root is None:
+        return str(p.resolve())
+    return str(p)
+
+
+def _custom_source(spec: Any, index: int, cfg: StreamConfig, data_dir: Path | None) -> dict[str, Any]:
+    if isinstance(spec, str):
+        raise ConfigError(
+            f"data.tasks[{index}] is the task name {spec!r} but no data.benchmark is given; "
+            f"name a benchmark or give a task spec (name, kind, path, ...)"
+        )
+    validate_task_spec(spec, f"data.tasks[{index}]", custom=True)
+    source = copy.deepcopy(dict(spec))
+    if source.get("format") != "hf":
+        source["path"] = _custom_path(source["path"], data_dir)
+    if source.get("end_task"):
+        source["end_task"] = _custom_source(source["end_task"], index, cfg, data_dir)
+    source.setdefault("kind", "classification")
+    source.update(cfg.caps())
+    return source
+
+
+def load_stream(
+    cfg: StreamConfig,
+    data_dir: str | Path | None = None,
+    generated: Registry[GeneratedBenchmark] = GENERATED,
+) -> Stream:
+    """Build the stream ``cfg`` describes. No benchmark and no tasks means the built-in stream.
+
+    ``data_dir`` (else $LIFELONG_DATA) is only needed by tasks read from relative paths.
+    """
+    root = Path(data_dir).expanduser() if data_dir is not None else None
+    if cfg.benchmark is None and cfg.tasks is not None:
+        sources = [_custom_source(spec, i, cfg, root) for i, spec in enumerate(cfg.tasks)]
+        tasks = [load_task_from_source(s, root, generated) for s in sources]
+        return Stream(name="custom", tasks=tasks, scenario=cfg.scenario or "task")  # type: ignore[arg-type]
+    bdef = load_benchmark_def(cfg.benchmark or "builtin", generated)
+    names, order = _select_names(bdef, cfg)
+    tasks = []
+    for name in names:
+        if bdef["generator"]:
+            source: dict[str, Any] = {"generator": bdef["generator"], "name": name, **cfg.caps()}
+        else:
+            source = {
+                "name": name,
+                **copy.deepcopy(bdef["tasks"][name]),
+                "benchmark": bdef["name"],
+                **cfg.caps(),
+            }
+        tasks.append(load_task_from_source(source, root, generated))
+    stream_name = f"{bdef['name']}:{order}" if order else bdef["name"]
+    return Stream(name=stream_name, tasks=tasks, scenario=cfg.scenario or bdef["scenario"])  # type: ignore[arg-type]

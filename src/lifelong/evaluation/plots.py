@@ -1,0 +1,89 @@
+"""Pictures of a score matrix: the heatmap and the per-task curves that go into report.md.
+
+Figures are drawn on an explicit Agg canvas (no pyplot), so plotting works headless and never
+changes the backend of a notebook or GUI the library is imported into.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lifelong.evaluation.metrics import check_matrix
+from lifelong.evaluation.report import atomic_path
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
+    return path
+
+
+def _checked(R: Any, tasks: Sequence[str]) -> np.ndarray:
+    M = check_matrix(R)
+    if M.shape[1] != len(tasks):
+        raise ValueError(f"matrix of shape {M.shape} does not match {len(tasks)} task names")
+    return M
+
+
+def plot_heatmap(R: Any, tasks: Sequence[str], path: str | os.PathLike[str], title: str = "") -> Path:
+    """Score matrix in percent: one row per stage ("before", then each task), one column per task."""
+    M = _checked(R, tasks)
+    T = M.shape[1]
+    pct = np.ma.masked_invalid(M * 100)
+    fig = _new_figure(2.5 + 1.0 * T, 1.5 + 0.5 * (T + 1))
+    ax = fig.add_subplot()
+    image = ax.imshow(pct, vmin=0, vmax=100, cmap="viridis", aspect="auto")
+    for i in range(T + 1):
+        for j in range(T):
+            if pct.mask[i, j]:
+                ax.text(j, i, "n/a", ha="center", va="center", color="gray", fontsize=8)
+            else:
+                value = float(pct[i, j])
+                color = "white" if value < 60 else "black"  # readable on viridis' dark and light ends
+                ax.text(j, i, f"{value:.1f}", ha="center", va="center", color=color, fontsize=8)
+    ax.set_xticks(
+        range(T), labels=list(tasks), rotation=30 if T > 3 else 0, ha="right" if T > 3 else "center"
+    )
+    ax.set_yticks(range(T + 1), labels=["before", *tasks])
+    ax.set_xlabel("evaluated on")
+    ax.set_ylabel("after training")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label="score (%)")
+    return _save(fig, path)
+
+
+def plot_task_curves(R: Any, tasks: Sequence[str], path: str | os.PathLike[str], title: str = "") -> Path:
+    """Each task's score across stages: forgetting shows as a line falling after its task."""
+    M = _checked(R, tasks)
+    T = M.shape[1]
+    stages = np.arange(T + 1)
+    fig = _new_figure(3.5 + 0.7 * T, 4.0)
+    ax = fig.add_subplot()
+    for j, name in enumerate(tasks):
+        ax.plot(stages, M[:, j] * 100, marker="o", label=name)
+    ax.set_xticks(stages, labels=["before", *tasks], rotation=30 if T > 3 else 0)
+    ax.set_ylim(-2, 102)
+    ax.set_xlabel("after training")
+    ax.set_ylabel("score (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title="task")
+    return _save(fig, path)

@@ -1,0 +1,292 @@
+"""A run folder's outputs (metrics.json, matrix.csv, report.md, plots) and the cross-run comparison table.
+
+Every file is written atomically, so a crash or a parallel reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lifelong.errors import LifelongError
+from lifelong.evaluation.metrics import check_matrix, gap_to_reference, summarize, transfer_against
+
+HEATMAP = "heatmap.png"
+CURVES = "task_curves.png"
+REFERENCE_MTL = ("multitask",)
+REFERENCE_ONE = ("separate", "adapter_one")
+_REQUIRED = ("tasks", "matrix", "method")
+_SUMMARY_KEYS = {"acc", "aia", "bwt", "fwt", "forgetting", "final_scores", "matrix", "matrices", "summaries"}
+
+
+# ---- atomic writes ------------------------------------------------------------------------------
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success fsync it and move it onto ``path``.
+
+    On error the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # our own unique name (not mkstemp) so the final file gets the usual umask permissions
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Plain JSON types: numpy -> python, NaN/inf -> None (JSON has no NaN), paths -> str."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return obj
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
+    write_text_atomic(path, json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n")
+
+
+# ---- formatting ---------------------------------------------------------------------------------
+def _is_missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _pct(v: Any) -> str:
+    return "n/a" if _is_missing(v) else f"{100 * float(v):.1f}"
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _matrix_table(M: np.ndarray, tasks: Sequence[str]) -> list[str]:
+    stages = ["before", *tasks]
+    return _table(
+        ["after \\ on", *tasks], [[stage, *map(_pct, row)] for stage, row in zip(stages, M, strict=True)]
+    )
+
+
+def _summary_table(summary: dict[str, Any]) -> list[str]:
+    keys = ("acc", "aia", "bwt", "fwt", "forgetting")
+    return _table(["ACC", "AIA", "BWT", "FWT", "Forgetting"], [[_pct(summary[k]) for k in keys]])
+
+
+def _csv(M: np.ndarray, tasks: Sequence[str]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["stage", *tasks])
+    for stage, row in zip(["before", *tasks], M, strict=True):
+        writer.writerow([stage, *("" if math.isnan(v) else repr(round(float(v), 6)) for v in row)])
+    return out.getvalue()
+
+
+def _report_md(metrics: dict[str, Any], matrices: dict[str, np.ndarray]) -> str:
+    tasks, primary = metrics["tasks"], metrics["primary_metric"]
+    info = [
+        ["Method", metrics["method"]],
+        ["Model", metrics["model"]],
+        ["Seed", metrics["seed"]],
+        ["Tasks (in order)", " → ".join(tasks)],
+        ["Primary metric", primary],
+    ]
+    # scalar extras are worth a glance; nested ones stay in metrics.json
+    core = {"tasks", "method", "model", "seed", "primary_metric"}
+    info += [[k, v] for k, v in metrics.items() if k not in core and k not in _SUMMARY_KEYS and _scalar(v)]
+    lines = [f"# Run report: {metrics['method']} on {metrics['model']}", "", "## Run", ""]
+    lines += _table(["", ""], info)
+    lines += ["", f"## Summary ({primary}, %)", ""]
+    lines += _summary_table(metrics)
+    lines += [
+        "",
+        f"## Score matrix: {primary} (%)",
+        "",
+        "Row = stage (after training that task), column = task evaluated.",
+        "",
+    ]
+    lines += _matrix_table(matrices[primary], tasks)
+    others = [name for name in matrices if name != primary]
+    if others:
+        lines += ["", "## Other metrics"]
+        for name in others:
+            lines += ["", f"### {name} (%)", ""]
+            lines += _summary_table(metrics["summaries"][name])
+            lines += [""]
+            lines += _matrix_table(matrices[name], tasks)
+    lines += [
+        "",
+        "## Plots",
+        "",
+        f"![{primary} score matrix]({HEATMAP})",
+        "",
+        f"![{primary} of each task across stages]({CURVES})",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _scalar(v: Any) -> bool:
+    return isinstance(v, str | int | float | bool) or v is None
+
+
+# ---- a run's results ----------------------------------------------------------------------------
+def write_run_results(
+    run_dir: str | os.PathLike[str],
+    *,
+    tasks: list[str],
+    matrices: dict[str, np.ndarray],
+    primary: str,
+    method: str,
+    model: str,
+    seed: int,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write metrics.json, matrix.csv, the plots and report.md; return what metrics.json holds."""
+    from lifelong.evaluation import plots  # matplotlib is only needed here
+
+    run_dir = Path(run_dir)
+    if primary not in matrices:
+        raise ValueError(f"primary metric {primary!r} has no matrix; got {sorted(matrices)}")
+    checked = {}
+    for name, R in matrices.items():
+        M = check_matrix(R)
+        if M.shape[1] != len(tasks):
+            raise ValueError(f"matrix {name!r} has shape {M.shape} but there are {len(tasks)} tasks")
+        checked[name] = M
+    summary = summarize(checked[primary])
+    metrics: dict[str, Any] = {
+        "tasks": list(tasks),
+        "primary_metric": primary,
+        "method": method,
+        "model": model,
+        "seed": seed,
+        **summary,
+        "matrix": checked[primary],
+        "matrices": checked,
+        "summaries": {name: summarize(M) for name, M in checked.items()},
+    }
+    clash = sorted(set(extra or {}) & set(metrics))
+    if clash:
+        raise ValueError(f"extra keys {clash} would overwrite the run's own results")
+    metrics = to_jsonable({**metrics, **(extra or {})})
+
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    write_text_atomic(run_dir / "matrix.csv", _csv(checked[primary], tasks))
+    title = f"{method} on {model}: {primary}"
+    plots.plot_heatmap(checked[primary], tasks, run_dir / HEATMAP, title)
+    plots.plot_task_curves(checked[primary], tasks, run_dir / CURVES, title)
+    write_text_atomic(run_dir / "report.md", _report_md(metrics, checked))
+    return metrics
+
+
+def _matrix_of(metrics: dict[str, Any]) -> np.ndarray:
+    return np.array([[np.nan if v is None else v for v in row] for row in metrics["matrix"]], dtype=float)
+
+
+def load_metrics(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """A run's metrics.json (``run_dir`` may also be the file itself), checked enough to compare runs."""
+    path = Path(run_dir)
+    if path.suffix != ".json":
+        path = path / "metrics.json"
+    if not path.is_file():
+        raise LifelongError(f"{path} not found: is {os.fspath(run_dir)!r} a finished run folder?")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise LifelongError(f"{path} is not readable JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise LifelongError(f"{path} should hold a JSON object, found {type(data).__name__}")
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise LifelongError(f"{path} is missing keys {missing}")
+    tasks = data["tasks"]
+    if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
+        raise LifelongError(f"{path}: 'tasks' should be a list of task names")
+    try:
+        M = check_matrix(_matrix_of(data))
+    except (TypeError, ValueError) as e:
+        raise LifelongError(f"{path}: 'matrix' is not a score matrix ({e})") from e
+    if M.shape[1] != len(tasks):
+        raise LifelongError(f"{path}: 'matrix' has shape {M.shape} but there are {len(tasks)} tasks")
+    return data
+
+
+# ---- comparing runs -----------------------------------------------------------------------------
+def _labels(runs: list[dict[str, Any]]) -> list[str]:
+    """ "method", or "method (model)" when the runs use several models; the seed breaks remaining ties."""
+    several_models = len({str(r.get("model")) for r in runs}) > 1
+    labels = [f"{r['method']} ({r.get('model')})" if several_models else str(r["method"]) for r in runs]
+    if len(set(labels)) < len(labels):
+        labels = [f"{label} [seed {r.get('seed')}]" for label, r in zip(labels, runs, strict=True)]
+    return labels
+
+
+def _reference(
+    run: dict[str, Any], runs: list[dict[str, Any]], methods: tuple[str, ...]
+) -> dict[str, Any] | None:
+    """The reference run for ``run``: same tasks, one of ``methods``, the same model if there is one."""
+    same_tasks = [r for r in runs if r["method"] in methods and r["tasks"] == run["tasks"]]
+    same_model = [r for r in same_tasks if r.get("model") == run.get("model")]
+    return (same_model or same_tasks or [None])[0]
+
+
+def compare_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> str:
+    """The Markdown table papers show: one row per run, headline metrics and final per-task scores (%)."""
+    if not run_dirs:
+        raise LifelongError("no runs to compare")
+    runs = [load_metrics(d) for d in run_dirs]
+    tasks = list(dict.fromkeys(t for r in runs for t in r["tasks"]))
+    has_mtl = any(r["method"] in REFERENCE_MTL for r in runs)
+    has_one = any(r["method"] in REFERENCE_ONE for r in runs)
+
+    header = ["Run", "ACC", "BWT", "Forgetting", "FWT", *tasks]
+    header += ["gap to MTL"] * has_mtl + ["transfer vs ONE"] * has_one
+    rows = []
+    for label, run in zip(_labels(runs), runs, strict=True):
+        R = _matrix_of(run)
+        final = dict(zip(run["tasks"], R[-1], strict=True))
+        row = [label, *(_pct(run.get(k)) for k in ("acc", "bwt", "forgetting", "fwt"))]
+        row += [_pct(final.get(t)) for t in tasks]
+        if has_mtl:
+            ref = _reference(run, runs, REFERENCE_MTL)
+            row.append(_pct(gap_to_reference(R, _matrix_of(ref)) if ref else None))
+        if has_one:
+            ref = _reference(run, runs, REFERENCE_ONE)
+            gains = [g for g in transfer_against(R, _matrix_of(ref)) if not math.isnan(g)] if ref else []
+            row.append(_pct(sum(gains) / len(gains) if gains else None))
+        rows.append(row)
+    return "\n".join(_table(header, rows)) + "\n"

@@ -1,0 +1,167 @@
+"""The method protocol: a continual-learning method is a short class that fills in a few named hooks.
+
+The trainer calls the hooks in this order for every task::
+
+    method.grow(task)                      # structural: heads, tokens, plugins, task embeddings (also on restore)
+    rows = method.before_task(task, rows)  # data: replay memory, pseudo-samples, all tasks so far ...
+    for each batch:
+        method.before_forward(step)        # e.g. anneal HAT's s
+        out = model(batch)
+        loss = method.loss(batch, out, step)
+        backward
+        method.after_backward(step)        # gradient masks
+        method.before_step(step); optimizer.step(); method.after_step(step)
+    method.after_task(task, rows)          # Fisher, memory, cumulative masks
+    method.evaluate(task, split) for every task seen -> one row of the score matrix
+
+The trainer never branches on a method's name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import nn
+
+from lifelong.errors import ConfigError
+from lifelong.registry import Registry
+
+if TYPE_CHECKING:
+    from lifelong.data.task import Example, Scenario, Task
+    from lifelong.models.base import Learner, Row
+    from lifelong.training.context import RunContext
+
+METHODS: Registry[type[Method]] = Registry("method")
+
+
+@dataclass
+class MethodConfig:
+    """Hyper-parameters of a method; each method subclasses this with its own fields."""
+
+
+@dataclass
+class StepInfo:
+    """Where the trainer is: lets hooks anneal schedules within an epoch."""
+
+    task_index: int
+    epoch: int
+    batch: int  # index of the batch within the epoch
+    batches_per_epoch: int
+    global_step: int  # optimizer steps so far within the task
+
+
+class Method:
+    """Base class: plain sequential fine-tuning; subclasses override only the hooks they need."""
+
+    name: ClassVar[str] = "base"
+    config_class: ClassVar[type[MethodConfig]] = MethodConfig
+    scenarios: ClassVar[frozenset[str]] = frozenset({"task", "domain", "class"})
+    learner_kinds: ClassVar[frozenset[str]] = frozenset({"classifier", "text2text", "mlm"})
+
+    def __init__(self, learner: Learner, config: MethodConfig, ctx: RunContext):
+        self.learner = learner
+        self.config = config
+        self.ctx = ctx
+        self.tasks: list[Task] = []  # tasks seen so far, in order
+
+    # ---- structure -------------------------------------------------------------------------
+    def grow(self, task: Task) -> None:
+        """Add what a new task needs to the model. Must depend only on the task's spec, not its data,
+        so that a saved learner can be rebuilt by replaying ``grow`` over its task list."""
+        self.learner.grow(task)
+        self.tasks.append(task)
+
+    # ---- training hooks --------------------------------------------------------------------
+    def before_task(self, task: Task, rows: list[Row]) -> list[Row]:
+        """Return the rows to train on for this task (default: the task's own rows)."""
+        return rows
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        return (p for p in self.learner.parameters() if p.requires_grad)
+
+    def before_forward(self, step: StepInfo) -> None:
+        pass
+
+    def loss(self, batch: dict[str, Any], output: Any, step: StepInfo) -> torch.Tensor:
+        return output.loss
+
+    def after_backward(self, step: StepInfo) -> None:
+        pass
+
+    def before_step(self, step: StepInfo) -> None:
+        pass
+
+    def after_step(self, step: StepInfo) -> None:
+        pass
+
+    def after_task(self, task: Task, rows: list[Row]) -> None:
+        pass
+
+    # ---- evaluation ------------------------------------------------------------------------
+    def eval_context(self, task: Task) -> contextlib.AbstractContextManager:
+        """Put the model in the state that answers ``task`` (a task mask, a per-task copy ...)."""
+        return contextlib.nullcontext()
+
+    def predict(self, task: Task, examples: list[Example]) -> list[str]:
+        with self.eval_context(task):
+            return self.learner.predict(task, examples)
+
+    def evaluate(self, task: Task, examples: list[Example]) -> dict[str, float]:
+        with self.eval_context(task):
+            return self.learner.evaluate(task, examples)
+
+    # ---- state -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Method state beyond the learner's weights (memories, Fisher, masks); tensors and plain data."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+    # ---- helpers ---------------------------------------------------------------------------
+    @classmethod
+    def check_compatible(cls, scenario: Scenario, learner_kind: str) -> None:
+        if scenario not in cls.scenarios:
+            raise ConfigError(
+                f"method {cls.name!r} does not support the {scenario}-incremental scenario "
+                f"(it supports: {', '.join(sorted(cls.scenarios))})"
+            )
+        if learner_kind not in cls.learner_kinds:
+            raise ConfigError(
+                f"method {cls.name!r} does not work with a {learner_kind} model "
+                f"(it needs: {', '.join(sorted(cls.learner_kinds))})"
+            )
+
+
+def register_method(name: str):
+    """Class decorator: register a method under ``name`` (and set its ``name``)."""
+
+    def deco(cls: type[Method]) -> type[Method]:
+        cls.name = name
+        return METHODS.register(name)(cls)
+
+    return deco
+
+
+def build_method_config(cls: type[Method], args: dict[str, Any], where: str = "method") -> MethodConfig:
+    """Validate ``args`` against the method's config dataclass; an unknown key is an error naming it."""
+    known = {f.name for f in fields(cls.config_class)}
+    for key in args:
+        if key not in known:
+            import difflib
+
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"unknown key {where}.{key} for method {cls.name!r}.{hint} Known: {', '.join(sorted(known)) or '(none)'}"
+            )
+    return cls.config_class(**args)
+
+
+def parameters_of(modules: Iterable[nn.Module]) -> Iterator[nn.Parameter]:
+    for m in modules:
+        yield from m.parameters()

@@ -1,0 +1,73 @@
+"""Online EWC (Schwarz et al., 2018 form of Kirkpatrick et al., 2017): a quadratic penalty keeps
+parameters that mattered for earlier tasks near their old values; importance = a running diagonal
+Fisher estimate from each task's training data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from lifelong.data.task import Task
+from lifelong.methods.base import Method, MethodConfig, StepInfo, register_method
+from lifelong.models.base import Row
+
+
+@dataclass
+class EWCConfig(MethodConfig):
+    ewc_lambda: float = 1000.0  # strength of the penalty
+    decay: float = 1.0  # online EWC's gamma: how much old importance is kept
+    fisher_rows: int = 256  # training rows used for each Fisher estimate
+    fisher_batch: int = 8
+
+
+@register_method("ewc")
+class EWC(Method):
+    config_class = EWCConfig
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fisher: dict[str, torch.Tensor] = {}
+        self.anchor: dict[str, torch.Tensor] = {}
+
+    def _named(self) -> dict[str, torch.nn.Parameter]:
+        return {n: p for n, p in self.learner.named_parameters() if p.requires_grad}
+
+    def loss(self, batch: dict[str, Any], output: Any, step: StepInfo) -> torch.Tensor:
+        if not self.fisher:
+            return output.loss
+        penalty = output.loss.new_zeros(())
+        for name, p in self._named().items():
+            if name in self.fisher:
+                penalty = penalty + (self.fisher[name] * (p - self.anchor[name]).pow(2)).sum()
+        return output.loss + 0.5 * self.config.ewc_lambda * penalty
+
+    def after_task(self, task: Task, rows: list[Row]) -> None:
+        own = [r for r in rows if not r.get("replayed")][: self.config.fisher_rows]
+        params = self._named()
+        fisher = {n: torch.zeros_like(p) for n, p in params.items()}
+        loader = DataLoader(own, batch_size=self.config.fisher_batch, collate_fn=self.learner.collate)
+        self.learner.eval()  # no dropout while measuring importance
+        for batch in loader:
+            self.learner.zero_grad(set_to_none=True)
+            batch = {k: v.to(self.learner.device) for k, v in batch.items()}
+            with self.learner.autocast():
+                loss = self.learner(batch).loss
+            loss.backward()
+            for n, p in params.items():
+                if p.grad is not None:
+                    fisher[n] += p.grad.detach().float().pow(2) * len(batch["input_ids"]) / len(own)
+        self.learner.zero_grad(set_to_none=True)
+        self.learner.train()
+        for n, f in fisher.items():
+            old = self.fisher.get(n)
+            self.fisher[n] = f if old is None or old.shape != f.shape else self.config.decay * old + f
+            self.anchor[n] = params[n].detach().clone()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"fisher": self.fisher, "anchor": self.anchor}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.fisher, self.anchor = state["fisher"], state["anchor"]

@@ -1,0 +1,52 @@
+"""Build the learner a run needs from its model config and stream."""
+
+from __future__ import annotations
+
+from lifelong.config import ModelConfig
+from lifelong.data.task import Scenario, Task
+from lifelong.errors import ConfigError
+from lifelong.models.base import Learner
+from lifelong.models.presets import instantiate, load_model_spec
+
+KINDS = ("classifier", "text2text", "mlm")
+
+
+def learner_kind(cfg: ModelConfig, family: str, tasks: list[Task]) -> str:
+    if cfg.kind != "auto":
+        if cfg.kind not in KINDS:
+            raise ConfigError(f"model.kind must be one of auto, {', '.join(KINDS)}; got {cfg.kind!r}")
+        return cfg.kind
+    if tasks and all(t.kind == "corpus" for t in tasks):
+        return "mlm"
+    return "text2text" if family == "causal" else "classifier"
+
+
+def build_learner(cfg: ModelConfig, scenario: Scenario, tasks: list[Task]) -> Learner:
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    spec = load_model_spec(cfg.name)
+    kind = learner_kind(cfg, spec.family, tasks)
+    if kind == "classifier":
+        if spec.family != "encoder":
+            raise ConfigError(
+                f"model {cfg.name!r} is a causal LM; classification heads need an encoder (or use model.kind: text2text)"
+            )
+        from lifelong.models.classifier import EncoderClassifier
+
+        return EncoderClassifier(
+            instantiate(spec, AutoModel), spec.tokenizer, scenario, cfg.max_length, cfg.pooling
+        )
+    if kind == "text2text":
+        if spec.family != "causal":
+            raise ConfigError(f"model {cfg.name!r} is an encoder; text-to-text tasks need a causal LM")
+        from lifelong.models.text2text import CausalTextToText
+
+        return CausalTextToText(
+            instantiate(spec, AutoModelForCausalLM), spec.tokenizer, cfg.max_length, cfg.max_answer_length
+        )
+    from lifelong.models.masked_lm import MaskedLMLearner
+    from transformers import AutoModelForMaskedLM
+
+    if spec.family != "encoder":
+        raise ConfigError(f"model {cfg.name!r} is not a masked LM; corpus post-training needs an encoder")
+    return MaskedLMLearner(instantiate(spec, AutoModelForMaskedLM), spec.tokenizer, cfg.max_length)

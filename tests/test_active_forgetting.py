@@ -1,0 +1,325 @@
+"""Active forgetting: resets, the frozen parts of each adaptation stage, assembly, resume, bad input.
+
+Everything runs on a tiny RoBERTa (2 layers, hidden 32) and generated text: an "English" corpus
+and a "target language" that is the same text with every word spelled backwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from lifelong.errors import ConfigError, DataError, LifelongError
+from lifelong.pretraining import commands
+from lifelong.pretraining.adaptation import (
+    LanguageAdaptConfig,
+    TaskAdaptConfig,
+    adapt_language,
+    adapt_task,
+    assemble,
+    load_classifier,
+    load_mlm,
+    load_tokenizer,
+)
+from lifelong.pretraining.forgetting import (
+    ForgettingSchedule,
+    WarmupDecay,
+    reset_token_embeddings,
+    token_embedding_parameters,
+)
+from lifelong.pretraining.mlm import (
+    PretrainConfig,
+    build_model,
+    build_optimizer,
+    pretrain,
+    read_lines,
+    train_tokenizer,
+)
+
+TOPICS = {
+    "sports": ["team", "match", "goal", "player", "coach", "league", "score"],
+    "politics": ["minister", "law", "vote", "party", "election", "senate", "policy"],
+    "health": ["doctor", "patient", "virus", "hospital", "medicine", "disease", "nurse"],
+}
+FILLER = ["the", "a", "new", "old", "big", "small", "today", "after", "before", "this", "that", "very"]
+VERBS = ["wins", "loses", "makes", "changes", "needs", "gets", "sees", "takes"]
+
+
+def _sentence(rng: random.Random, topic: str) -> str:
+    words = TOPICS[topic]
+    return " ".join(
+        [rng.choice(FILLER), rng.choice(words), rng.choice(VERBS), rng.choice(FILLER), rng.choice(words), "."]
+    )
+
+
+def _backwards(text: str) -> str:
+    return " ".join(w[::-1] for w in text.split())
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("data")
+    rng = random.Random(0)
+    english = [_sentence(rng, rng.choice(list(TOPICS))) for _ in range(400)]
+    (root / "english.txt").write_text("\n".join(english) + "\n")
+    (root / "target.txt").write_text("\n".join(_backwards(s) for s in english[:300]) + "\n")
+    for name, n, spell in (("train", 60, str), ("test", 30, _backwards)):
+        with open(root / f"{name}.jsonl", "w") as f:
+            for i in range(n):
+                topic = list(TOPICS)[i % len(TOPICS)]
+                f.write(json.dumps({"text": spell(_sentence(rng, topic)), "label": topic, "id": i}) + "\n")
+    return {p.stem: p for p in root.iterdir()}
+
+
+def _tiny(corpus: Path, out: Path, **kw) -> PretrainConfig:
+    base = dict(
+        vocab_size=300, seq_len=32, layers=2, hidden=32, heads=2, steps=8, batch_size=8, warmup_steps=2
+    )
+    base.update(checkpoint_every=4, log_every=2, seed=0)
+    base.update(kw)
+    return PretrainConfig(corpus=str(corpus), out=str(out), **base)
+
+
+@pytest.fixture(scope="module")
+def pretrained(data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pretrained")
+    result = pretrain(_tiny(data["english"], out, reset_every=3))
+    assert result.resets == [3, 6]  # multiples of K, never the final step
+    return out
+
+
+@pytest.fixture(scope="module")
+def task_model(pretrained, data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("task")
+    adapt_task(
+        TaskAdaptConfig(
+            model=str(pretrained), train=str(data["train"]), out=str(out), epochs=2, batch_size=16
+        )
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def language_model(pretrained, task_model, data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("lang")
+    cfg = LanguageAdaptConfig(
+        model=str(pretrained),
+        corpus=str(data["target"]),
+        out=str(out),
+        budget_steps=4,
+        vocab_size=300,
+        batch_size=8,
+        warmup_steps=1,
+        log_every=1,
+        eval_body=str(task_model),
+        eval_test=str(data["test"]),
+        eval_every=2,
+    )
+    result = adapt_language(cfg)
+    assert result.curve.steps == [1, 2, 3, 4] and len(result.curve.mlm_loss) == 4
+    assert result.curve.eval_steps == [0, 2, 4] and all(0 <= a <= 1 for a in result.curve.accuracy)
+    return out
+
+
+# ---------------------------------------------------------------- the reset
+
+
+def test_schedule_resets_at_multiples_of_k_only():
+    s = ForgettingSchedule(reset_every=5, total_steps=20)
+    assert [t for t in range(25) if s.is_reset_step(t)] == [5, 10, 15]  # 20 is the last step: keep it trained
+    assert not any(ForgettingSchedule(None, 20).is_reset_step(t) for t in range(25))
+    assert not any(ForgettingSchedule(0, 20).is_reset_step(t) for t in range(25))
+    lr = WarmupDecay(warmup=2, total=5, period=5)
+    assert [lr(t) for t in range(5)] == [lr(t) for t in range(5, 10)]  # restarts every episode
+    assert lr(0) < lr(1) == 1.0 > lr(4)
+
+
+def test_reset_touches_only_token_embeddings_and_their_adam_state(data):
+    tok = train_tokenizer(read_lines(data["english"]), 300, 32)
+    cfg = _tiny(data["english"], Path("unused"))
+    model = build_model(cfg, tok)
+    opt = build_optimizer(model, cfg)
+    for _ in range(2):
+        x = torch.randint(5, len(tok), (4, 16))
+        model(input_ids=x, labels=x).loss.backward()
+        opt.step()
+        opt.zero_grad()
+    emb = model.get_input_embeddings().weight
+    assert model.get_output_embeddings().weight is emb and token_embedding_parameters(model) == [emb]
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    state = {p: {k: v.clone() for k, v in opt.state[p].items()} for p in model.parameters()}
+
+    reset_token_embeddings(model, opt, torch.Generator().manual_seed(1))
+
+    for name, p in model.named_parameters():
+        if p is emb:
+            assert not torch.equal(p, before[name])
+            assert p in state and p not in opt.state  # moments and step count gone
+        else:
+            assert torch.equal(p, before[name]), name  # positions, LayerNorm, body, LM-head bias
+            assert all(torch.equal(opt.state[p][k], v) for k, v in state[p].items()), name
+    assert model.get_output_embeddings().weight is emb  # still tied
+    pad = model.get_input_embeddings().padding_idx
+    assert torch.count_nonzero(emb[pad]) == 0
+    assert abs(emb.std().item() - 0.02) < 0.003 and abs(emb.mean().item()) < 0.003
+
+    x = torch.randint(5, len(tok), (4, 16))
+    model(input_ids=x, labels=x).loss.backward()
+    opt.step()
+    assert int(opt.state[emb]["step"]) == 1 and int(opt.state[model.lm_head.dense.weight]["step"]) == 3
+
+
+def test_pretraining_resets_embeddings_with_their_own_schedule(pretrained):
+    log = json.loads((pretrained / "pretrain_log.json").read_text())
+    assert log["resets"] == [3, 6] and log["finished"] and log["tokens_per_second"] > 0
+    emb_lr = WarmupDecay(warmup=1, total=3, period=3)
+    assert [round(emb_lr(t), 6) for t in range(3, 6)] == [round(emb_lr(t), 6) for t in range(3)]
+    model = load_mlm(pretrained)
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
+
+
+def test_resume_reproduces_a_straight_run(data, tmp_path):
+    straight = pretrain(_tiny(data["english"], tmp_path / "a", reset_every=3))
+    first = pretrain(_tiny(data["english"], tmp_path / "b", reset_every=3, stop_at_step=4))
+    assert first.steps == 4 and not (tmp_path / "b" / "model.safetensors").exists()
+    resumed = pretrain(_tiny(data["english"], tmp_path / "b", reset_every=3, resume=True))
+    assert resumed.steps == 8 and resumed.resets == straight.resets == [3, 6]
+    a = load_file(str(tmp_path / "a" / "model.safetensors"))
+    b = load_file(str(tmp_path / "b" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert straight.losses == resumed.losses
+
+
+def test_resume_refuses_a_changed_config(data, tmp_path):
+    pretrain(_tiny(data["english"], tmp_path, steps=4, reset_every=2))
+    with pytest.raises(ConfigError, match="reset_every"):
+        pretrain(_tiny(data["english"], tmp_path, steps=4, reset_every=3, resume=True))
+
+
+# ---------------------------------------------------------------- adaptation and assembly
+
+
+def _body(model) -> dict[str, torch.Tensor]:
+    """Everything but the vocabulary: embeddings, tied decoder and the per-token LM-head bias."""
+    vocab = {id(p) for p in token_embedding_parameters(model)} | {id(model.get_output_embeddings().bias)}
+    return {n: p.detach().clone() for n, p in model.named_parameters() if id(p) not in vocab}
+
+
+def test_language_adaptation_changes_only_the_vocabulary(pretrained, language_model):
+    before, after = load_mlm(pretrained), load_mlm(language_model)
+    old_body, new_body = _body(before), _body(after)
+    changed = [n for n in old_body if n in new_body and not torch.equal(old_body[n], new_body[n])]
+    assert changed == [] and set(old_body) == set(new_body)
+    assert after.get_input_embeddings().weight.shape[0] == len(load_tokenizer(language_model))
+    assert after.get_output_embeddings().weight is after.get_input_embeddings().weight
+
+
+def test_task_adaptation_keeps_the_embeddings(pretrained, task_model):
+    pre, task = load_mlm(pretrained), load_classifier(task_model)
+    assert torch.equal(pre.get_input_embeddings().weight, task.get_input_embeddings().weight)
+    pre_body = dict(pre.roberta.encoder.named_parameters())
+    assert any(not torch.equal(p, pre_body[n]) for n, p in task.roberta.encoder.named_parameters())
+
+
+def test_assembled_model_uses_target_tokenizer_and_embeddings_with_adapted_body(
+    task_model, language_model, data
+):
+    model, tokenizer = assemble(task_model, language_model)
+    lang, body = load_mlm(language_model), load_classifier(task_model)
+    assert torch.equal(model.get_input_embeddings().weight, lang.get_input_embeddings().weight)
+    assert model.config.vocab_size == lang.config.vocab_size
+    for (n, p), (_, q) in zip(
+        model.roberta.encoder.named_parameters(), body.roberta.encoder.named_parameters(), strict=True
+    ):
+        assert torch.equal(p, q), n
+    assert torch.equal(model.classifier.out_proj.weight, body.classifier.out_proj.weight)
+    assert tokenizer.get_vocab() == load_tokenizer(language_model).get_vocab()
+    assert tokenizer.get_vocab() != load_tokenizer(task_model).get_vocab()
+    enc = tokenizer(["eht maet sniw"], return_tensors="pt")
+    assert model(**enc).logits.shape == (1, 3)
+
+
+def test_assembly_refuses_embeddings_of_another_body(task_model, language_model, tmp_path):
+    import shutil
+
+    fake = tmp_path / "body"
+    shutil.copytree(task_model, fake)
+    meta = json.loads((fake / "adaptation.json").read_text())
+    meta["pretrained_fingerprint"] = "0" * 16
+    (fake / "adaptation.json").write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match="different pretrained body"):
+        assemble(fake, language_model)
+
+
+# ---------------------------------------------------------------- bad input and the CLI
+
+
+def _cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="lifelong")
+    commands.register(parser.add_subparsers(dest="command", required=True))
+    ns = parser.parse_args(argv)
+    return ns.func(ns)
+
+
+def test_bad_input_is_a_lifelong_error_naming_the_culprit(data, tmp_path):
+    with pytest.raises(DataError, match="nope.txt"):
+        _cli(["pretrain", "--corpus", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "o")])
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n")
+    with pytest.raises(DataError, match="empty.txt"):
+        _cli(["pretrain", "--corpus", str(empty), "--out", str(tmp_path / "o")])
+    with pytest.raises(ConfigError, match="layerz"):
+        _cli(
+            ["pretrain", "--corpus", str(data["english"]), "--out", str(tmp_path / "o"), "--set", "layerz=2"]
+        )
+    with pytest.raises(ConfigError, match="pretrain.hiden"):
+        _cli(["forgetting-pipeline", "--out", str(tmp_path / "p"), "--set", "pretrain.hiden=8"])
+    with pytest.raises(LifelongError, match="missing.jsonl"):
+        _cli(
+            [
+                "adapt-task",
+                "--model",
+                str(tmp_path),
+                "--train",
+                str(tmp_path / "missing.jsonl"),
+                "--out",
+                str(tmp_path),
+            ]
+        )
+    with pytest.raises(DataError, match="no model"):
+        _cli(
+            [
+                "assemble-eval",
+                "--body",
+                str(tmp_path),
+                "--language",
+                str(tmp_path),
+                "--test",
+                str(data["test"]),
+            ]
+        )
+
+
+def test_set_overrides_are_typed():
+    cfg = commands.apply_overrides(
+        commands.PipelineConfig(out="x"),
+        [
+            "pretrain.steps=1e3",
+            "pretrain.reset_every=none",
+            "language.lr=0.01",
+            "languages=de,sw",
+            "pretrain.bf16=false",
+        ],
+    )
+    assert cfg.pretrain.steps == 1000 and cfg.pretrain.reset_every is None and cfg.language.lr == 0.01
+    assert cfg.languages == ["de", "sw"] and cfg.pretrain.bf16 is False
+    assert dataclasses.is_dataclass(cfg.task)
