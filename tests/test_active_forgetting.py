@@ -36,6 +36,7 @@ from lifelong.pretraining.forgetting import (
 )
 from lifelong.pretraining.mlm import (
     PretrainConfig,
+    SparseMaskedLM,
     build_model,
     build_optimizer,
     pretrain,
@@ -174,6 +175,14 @@ def test_reset_touches_only_token_embeddings_and_their_adam_state(data):
     model(input_ids=x, labels=x).loss.backward()
     opt.step()
     assert int(opt.state[emb]["step"]) == 1 and int(opt.state[model.lm_head.dense.weight]["step"]) == 3
+
+
+def test_sparse_masked_lm_loss_equals_the_full_one(data):
+    tok = train_tokenizer(read_lines(data["english"]), 300, 32)
+    model = build_model(_tiny(data["english"], Path("unused"), dropout=0.0), tok)
+    x = torch.randint(5, len(tok), (4, 16))
+    labels = torch.where(torch.rand(4, 16) < 0.3, x, -100)
+    assert torch.allclose(SparseMaskedLM(model)(x, labels), model(input_ids=x, labels=labels).loss, atol=1e-5)
 
 
 def test_pretraining_resets_embeddings_with_their_own_schedule(pretrained):

@@ -52,6 +52,11 @@ class RunConfig:
     seed: int = 0
     data_dir: str | None = None
 
+    def __post_init__(self) -> None:
+        named_tasks = self.stream.tasks is None or all(isinstance(t, str) for t in self.stream.tasks)
+        if self.stream.benchmark is None and named_tasks:
+            self.stream.benchmark = "builtin"  # task names without a benchmark: the built-in stream
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -152,17 +152,17 @@ class StreamConfig:
         for name in ("max_train", "max_dev", "max_eval"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
-                raise ConfigError(f"data.{name} must be a positive integer or empty, got {value!r}")
+                raise ConfigError(f"stream.{name} must be a positive integer or empty, got {value!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise ConfigError(f"data.seed must be an integer, got {self.seed!r}")
+            raise ConfigError(f"stream.seed must be an integer, got {self.seed!r}")
         if self.scenario is not None and self.scenario not in SCENARIOS:
             raise UnknownNameError("scenario", str(self.scenario), SCENARIOS)
         if self.tasks is not None and (not isinstance(self.tasks, list) or not self.tasks):
-            raise ConfigError("data.tasks must be a non-empty list of task names or task specs")
+            raise ConfigError("stream.tasks must be a non-empty list of task names or task specs")
         if self.order is not None and self.tasks is not None:
-            raise ConfigError("give either data.order or data.tasks, not both")
+            raise ConfigError("give either stream.order or stream.tasks, not both")
         if self.benchmark is None and self.order is not None:
-            raise ConfigError("data.order needs a data.benchmark")
+            raise ConfigError("stream.order needs a stream.benchmark")
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> StreamConfig:
@@ -422,7 +422,7 @@ def _select_names(bdef: Mapping[str, Any], cfg: StreamConfig) -> tuple[list[str]
         for item in cfg.tasks:
             if not isinstance(item, str):
                 raise ConfigError(
-                    f"with benchmark {bname!r}, data.tasks must be task names; give custom task specs "
+                    f"with benchmark {bname!r}, stream.tasks must be task names; give custom task specs "
                     f"without a benchmark"
                 )
             if item not in bdef["tasks"]:
@@ -455,10 +455,10 @@ def _custom_path(raw: Any, data_dir: Path | None) -> Any:
 def _custom_source(spec: Any, index: int, cfg: StreamConfig, data_dir: Path | None) -> dict[str, Any]:
     if isinstance(spec, str):
         raise ConfigError(
-            f"data.tasks[{index}] is the task name {spec!r} but no data.benchmark is given; "
+            f"stream.tasks[{index}] is the task name {spec!r} but no stream.benchmark is given; "
             f"name a benchmark or give a task spec (name, kind, path, ...)"
         )
-    validate_task_spec(spec, f"data.tasks[{index}]", custom=True)
+    validate_task_spec(spec, f"stream.tasks[{index}]", custom=True)
     source = copy.deepcopy(dict(spec))
     if source.get("format") != "hf":
         source["path"] = _custom_path(source["path"], data_dir)

@@ -33,6 +33,7 @@ from lifelong.pretraining.mlm import (
     PAD_ID,
     BlockBatches,
     PretrainConfig,
+    SparseMaskedLM,
     body_fingerprint,
     make_collator,
     mask_batch,
@@ -351,12 +352,13 @@ def adapt_language(cfg: LanguageAdaptConfig) -> LanguageResult:
         return metrics
 
     final = record_eval(0) if evaluator else None
+    masked_lm = SparseMaskedLM(model)
     model.train()  # dropout as in pretraining; the frozen body still gets no updates
     running, counted = 0.0, 0
     for step in tqdm(range(steps), desc=f"adapt-language {curve.name}"):
         batch = mask_batch(collator, batches(step))
         with _autocast(cfg.bf16):
-            loss = model(input_ids=batch["input_ids"], labels=batch["labels"]).loss
+            loss = masked_lm(batch["input_ids"], batch["labels"])
         loss.backward()
         if cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)

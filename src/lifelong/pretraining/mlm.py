@@ -191,6 +191,30 @@ def make_collator(tokenizer: Any, mlm_probability: float) -> Any:
     return DataCollatorForLanguageModeling(tokenizer, mlm_probability=mlm_probability)
 
 
+class SparseMaskedLM(nn.Module):
+    """Masked-LM loss with vocabulary logits only at the masked positions.
+
+    The same loss as ``model(input_ids, labels=labels).loss``, but the LM head (a large share of a
+    small model's compute) runs on the ~15% of positions that carry a label instead of all of
+    them. A module of its own, so Accelerate/DDP wrap its forward and gradients still sync.
+    """
+
+    def __init__(self, mlm: nn.Module):
+        super().__init__()
+        self.mlm = mlm
+
+    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        head = getattr(self.mlm, "lm_head", None)
+        if head is None:  # not a RoBERTa-style head: let the model compute every logit
+            return self.mlm(input_ids=input_ids, labels=labels).loss
+        hidden = self.mlm.base_model(input_ids=input_ids).last_hidden_state
+        chosen = labels != -100
+        if not chosen.any():
+            return hidden.sum() * 0.0
+        logits = head(hidden[chosen])
+        return nn.functional.cross_entropy(logits.float(), labels[chosen])
+
+
 def body_fingerprint(model: nn.Module) -> str:
     """Hash of every parameter except the vocabulary matrices: ties adapted parts to their pretrained body.
 
@@ -456,8 +480,8 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
     batches = BlockBatches(
         blocks, cfg.batch_size, cfg.seed, accelerator.process_index, accelerator.num_processes
     )
-    model = build_model(cfg, tokenizer)
-    optimizer = build_optimizer(model, cfg)
+    model = SparseMaskedLM(build_model(cfg, tokenizer))
+    optimizer = build_optimizer(model.mlm, cfg)
     scheduler = build_scheduler(optimizer, cfg)
     # the scheduler stays unprepared: Accelerate would step it once per process, breaking episodes
     model, optimizer = accelerator.prepare(model, optimizer)
@@ -477,14 +501,14 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
         accelerator.print(f"no checkpoint in {out / 'checkpoints'}; starting from step 0")
 
     end = min(cfg.steps, cfg.stop_at_step or cfg.steps)
-    raw_model = accelerator.unwrap_model(model)
+    raw_model = accelerator.unwrap_model(model).mlm
     raw_optimizer = getattr(optimizer, "optimizer", optimizer)
     model.train()
     running, counted, t0, tokens = 0.0, 0, time.perf_counter(), 0
     bar = tqdm(total=cfg.steps, initial=start, disable=not accelerator.is_local_main_process, desc="pretrain")
     for step in range(start, end):
         batch = {k: v.to(accelerator.device) for k, v in mask_batch(collator, batches(step)).items()}
-        loss = model(input_ids=batch["input_ids"], labels=batch["labels"]).loss
+        loss = model(batch["input_ids"], batch["labels"])
         accelerator.backward(loss)
         if cfg.grad_clip:
             accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
