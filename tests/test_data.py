@@ -227,7 +227,7 @@ def test_stream_config_validation():
         StreamConfig(max_train=0)
     with pytest.raises(ConfigError, match="either"):
         StreamConfig(benchmark="tc", order="i", tasks=["agnews"])
-    with pytest.raises(ConfigError, match="no data.benchmark"):
+    with pytest.raises(ConfigError, match="no stream.benchmark"):
         load_stream(StreamConfig(tasks=["agnews"]))
 
 
@@ -272,7 +272,7 @@ def test_unknown_yaml_key_names_key_and_file(tmp_path):
 
 
 def test_custom_task_spec_validation(tmp_path):
-    with pytest.raises(ConfigError, match=r"data.tasks\[0\]: unknown split 'valid'"):
+    with pytest.raises(ConfigError, match=r"stream.tasks\[0\]: unknown split 'valid'"):
         load_stream(StreamConfig(tasks=[{"name": "x", "path": "x", "splits": ["train", "valid"]}]), tmp_path)
     with pytest.raises(UnknownNameError, match="unknown task kind 'clasification'"):
         load_stream(StreamConfig(tasks=[{"name": "x", "path": "x", "kind": "clasification"}]), tmp_path)
