@@ -177,6 +177,28 @@ def test_reset_touches_only_token_embeddings_and_their_adam_state(data):
     assert int(opt.state[emb]["step"]) == 1 and int(opt.state[model.lm_head.dense.weight]["step"]) == 3
 
 
+def test_pretraining_loop_resets_after_every_kth_update(data, tmp_path, monkeypatch):
+    import lifelong.pretraining.mlm as mlm
+
+    seen = []
+
+    def spy(model, optimizer, generator=None, std=0.02):
+        body = optimizer.param_groups[1]["params"][0]
+        updates = int(optimizer.state[body]["step"])  # ground truth: updates the optimizer has made
+        body_state = {k: v.clone() for k, v in optimizer.state[body].items()}
+        params = reset_token_embeddings(model, optimizer, generator, std)
+        assert params == optimizer.param_groups[0]["params"]  # the embedding group, nothing else
+        assert all(torch.equal(optimizer.state[body][k], v) for k, v in body_state.items())
+        seen.append((updates, optimizer.param_groups[0]["lr"]))
+        return params
+
+    monkeypatch.setattr(mlm, "reset_token_embeddings", spy)
+    pretrain(_tiny(data["english"], tmp_path, steps=10, reset_every=4, embedding_warmup_steps=2))
+    assert [u for u, _ in seen] == [4, 8]
+    # the embedding LR restarts its warm-up after each reset: first step of an episode = half the peak
+    assert all(abs(lr - 5e-4 / 2) < 1e-12 for _, lr in seen)
+
+
 def test_sparse_masked_lm_loss_equals_the_full_one(data):
     tok = train_tokenizer(read_lines(data["english"]), 300, 32)
     model = build_model(_tiny(data["english"], Path("unused"), dropout=0.0), tok)
@@ -265,7 +287,7 @@ def test_assembly_refuses_embeddings_of_another_body(task_model, language_model,
     meta = json.loads((fake / "adaptation.json").read_text())
     meta["pretrained_fingerprint"] = "0" * 16
     (fake / "adaptation.json").write_text(json.dumps(meta))
-    with pytest.raises(ConfigError, match="different pretrained body"):
+    with pytest.raises(ConfigError, match="different pretrained bodies"):
         assemble(fake, language_model)
 
 

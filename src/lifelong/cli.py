@@ -102,7 +102,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from lifelong.data.loaders import load_examples
     from lifelong.evaluation.report import write_text_atomic
     from lifelong.runs import open_learner
 

@@ -157,7 +157,7 @@ def _before_any_training(session: Session, tasks: list[Task]) -> None:
         session.scores.add_task(task.name)
         probe.grow(task)
         session.scores.set(0, task.name, evaluate_task(probe, task, session.ctx))
-    del probe
+    session.method.learner._warned_truncation |= probe.learner._warned_truncation  # warn once per run
 
 
 def _prepare_run_dir(run_dir: Path, resume: bool) -> None:

@@ -391,3 +391,29 @@ def load_hf(
     if labels is not None and kind == "classification":
         check_labels(out, labels, where_base, task_name)
     return out
+
+
+def load_inputs(path: str | Path) -> list[Example]:
+    """Unlabelled inputs for prediction: ``text`` (required), ``text_pair``/``aspect``, ``question``."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"input file not found: {path}")
+    examples = []
+    for line, row in read_rows(path):
+        if not isinstance(row.get("text"), str) or not row["text"].strip():
+            raise DataError(
+                f"{path}:{line}: missing field 'text' (have: {', '.join(map(str, row)) or 'nothing'})"
+            )
+        pair = row.get("text_pair", row.get("aspect"))
+        question = row.get("question")
+        examples.append(
+            Example(
+                text=row["text"],
+                text_pair=None if pair is None else str(pair),
+                question=None if question is None else str(question),
+                meta={"line": line},
+            )
+        )
+    if not examples:
+        raise DataError(f"{path}: no inputs")
+    return examples

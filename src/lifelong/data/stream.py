@@ -31,7 +31,7 @@ DATA_ENV = "LIFELONG_DATA"
 DEFAULT_METRICS = {
     "classification": "accuracy",
     "qa": "f1",
-    "dst": "joint_goal_accuracy",
+    "dst": "ds_em",
     "corpus": "perplexity",
 }
 # split -> the StreamConfig / source key that caps it

@@ -17,7 +17,7 @@ from lifelong.errors import ConfigError, DataError
 METRIC_KEYS: dict[str, tuple[str, ...]] = {
     "classification": ("accuracy", "macro_f1"),
     "qa": ("em", "f1"),
-    "dst": ("ds_em",),
+    "dst": ("ds_em", "joint_goal_em", "turn_request_em"),
 }
 """The keys ``score_task`` returns for each kind; a task's primary metric must be one of them."""
 

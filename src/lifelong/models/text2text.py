@@ -2,7 +2,8 @@
 
 Classification is cast to QA (the answer is the label name, the question names the choices).
 The loss covers the answer and EOS only. Rows may also carry a ``group`` (0 = QA, 1 = LM, ...) with a
-per-group weight, so a method like LAMOL trains both formats in one forward pass.
+per-group weight, so a method like LAMOL trains both formats in one forward pass; a row's ``paired``
+rows are collated into the same batch.
 Prediction decodes greedily, batched, with left padding and the KV cache.
 """
 
@@ -92,6 +93,8 @@ class CausalTextToText(Learner):
         ]
 
     def collate(self, rows: list[Row]) -> dict[str, torch.Tensor]:
+        # a row's ``paired`` rows (e.g. LAMOL's LM format of the same example) join its batch
+        rows = [part for r in rows for part in (r, *r.get("paired", ()))]
         width = max(len(r["input_ids"]) for r in rows)
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         labels = torch.full((len(rows), width), -100, dtype=torch.long)

@@ -18,6 +18,7 @@ import dataclasses
 import json
 import math
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,6 @@ from tqdm.auto import tqdm
 from lifelong.errors import ConfigError, DataError
 from lifelong.pretraining.forgetting import WarmupDecay, init_token_embeddings, token_embedding_parameters
 from lifelong.pretraining.mlm import (
-    PAD_ID,
     BlockBatches,
     PretrainConfig,
     SparseMaskedLM,
@@ -164,12 +164,13 @@ def install_embeddings(classifier: nn.Module, weight: torch.Tensor) -> None:
     classifier.config.vocab_size = weight.shape[0]
 
 
-def _check_same_body(body_meta: dict[str, Any], fingerprint: str, body_dir: Path, language_dir: Path) -> None:
+def _check_same_body(body_meta: dict[str, Any], fingerprint: str, body_dir: Path, other: Path) -> None:
+    """Target embeddings only fit the body they were learned against: refuse to mix pretrained models."""
     expected = body_meta.get("pretrained_fingerprint")
     if expected and expected != fingerprint:
         raise ConfigError(
-            f"{language_dir} was adapted to a different pretrained body than {body_dir} "
-            f"(body fingerprint {fingerprint} vs {expected}); adapt both from the same pretrained model"
+            f"{other} and the task-adapted model {body_dir} come from different pretrained bodies "
+            f"(fingerprints {fingerprint} vs {expected}); adapt both from the same pretrained model"
         )
 
 
@@ -335,7 +336,7 @@ def adapt_language(cfg: LanguageAdaptConfig) -> LanguageResult:
     evaluator = None
     if cfg.eval_body is not None:
         classifier = load_classifier(cfg.eval_body)
-        _check_same_body(read_meta(cfg.eval_body), fingerprint, Path(cfg.eval_body), Path(cfg.out))
+        _check_same_body(read_meta(cfg.eval_body), fingerprint, Path(cfg.eval_body), Path(cfg.model))
         test_rows = read_labelled(cfg.eval_test)
 
         def evaluator() -> dict[str, float]:
@@ -508,28 +509,36 @@ def adapt_task(cfg: TaskAdaptConfig) -> TaskResult:
 
 
 def plot_curves(curves: dict[str, AdaptationCurve | dict[str, Any]], path: str | os.PathLike[str]) -> Path:
-    """Left: masked-LM loss vs adaptation steps. Right: zero-shot accuracy vs steps (if recorded)."""
+    """Left: masked-LM loss vs adaptation steps; right: zero-shot accuracy vs steps (if recorded).
+
+    Curves are named ``variant/language``: colour = language, line style = variant, so standard
+    and forgetting runs of one language sit side by side.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    fig = Figure(figsize=(12, 4.5), layout="constrained")
     FigureCanvasAgg(fig)
     loss_ax, acc_ax = fig.subplots(1, 2)
-    styles = ["-", "--", ":", "-."]
-    variants = sorted({label.split("/")[0] for label in curves})
+    names = {label: (label.split("/", 1) + [""])[:2] for label in curves}
+    variants = sorted({v for v, _ in names.values()})
+    languages = sorted({lang for _, lang in names.values()})
     for label, curve in sorted(curves.items()):
         c = curve if isinstance(curve, AdaptationCurve) else AdaptationCurve(**curve)
-        ls = styles[variants.index(label.split("/")[0]) % len(styles)]
-        loss_ax.plot(c.steps, c.mlm_loss, ls, label=label, linewidth=1.2)
+        variant, lang = names[label]
+        style = {
+            "linestyle": ["-", "--", ":", "-."][variants.index(variant) % 4],
+            "color": f"C{languages.index(lang) % 10}",
+            "label": label,
+        }
+        loss_ax.plot(c.steps, c.mlm_loss, linewidth=1.2, **style)
         if c.eval_steps:
-            acc_ax.plot(
-                c.eval_steps, [100 * a for a in c.accuracy], ls, marker="o", markersize=3, label=label
-            )
+            acc_ax.plot(c.eval_steps, [100 * a for a in c.accuracy], marker="o", markersize=3, **style)
     loss_ax.set(xlabel="language-adaptation steps", ylabel="masked-LM loss", title="Convergence")
     acc_ax.set(xlabel="language-adaptation steps", ylabel="zero-shot accuracy (%)", title="Assembled model")
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
-    loss_ax.legend(fontsize=7, ncol=2)
+    loss_ax.legend(fontsize=7, ncol=max(1, len(variants)))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -587,9 +596,10 @@ class PipelineConfig:
     language: LanguageAdaptConfig = field(default_factory=lambda: LanguageAdaptConfig(budget_steps=500))
 
 
-def _done(out: Path, cfg: Any) -> bool:
-    """An adapted model already in ``out`` made with this very config."""
-    return read_meta(out).get("config") == dataclasses.asdict(cfg)
+def _done(out: Path, cfg: Any, fingerprint: str) -> bool:
+    """An adapted model already in ``out``, made with this very config from this very pretrained body."""
+    meta = read_meta(out)
+    return meta.get("config") == dataclasses.asdict(cfg) and meta.get("pretrained_fingerprint") == fingerprint
 
 
 def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
@@ -602,6 +612,8 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
     for lang in cfg.languages:
         if not (multi / "corpora" / f"{lang}.txt").is_file():
             raise DataError(f"no corpus for language {lang!r}: {multi / 'corpora' / f'{lang}.txt'} not found")
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
     if cfg.model:
         model_dir = _model_dir(cfg.model, "pretrained model")
     else:
@@ -613,6 +625,11 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         )
         pretrain(pre)
         model_dir = Path(pre.out)
+    pretrained = load_mlm(model_dir)
+    fingerprint = body_fingerprint(pretrained)
+    max_seq = _max_length(pretrained)
+    del pretrained
+    seconds["pretraining"], clock = time.perf_counter() - clock, time.perf_counter()
 
     task_cfg = dataclasses.replace(
         cfg.task,
@@ -620,7 +637,9 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         train=cfg.task.train or str(multi / "sib200" / "en" / "train.jsonl"),
         out=str(out / "task"),
     )
-    if not _done(Path(task_cfg.out), task_cfg):
+    if task_cfg.dev is None and (multi / "sib200" / "en" / "dev.jsonl").is_file():
+        task_cfg.dev = str(multi / "sib200" / "en" / "dev.jsonl")
+    if not _done(Path(task_cfg.out), task_cfg, fingerprint):
         adapt_task(task_cfg)
     english = evaluate_classifier(
         load_classifier(task_cfg.out),
@@ -628,9 +647,9 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         read_labelled(multi / "sib200" / "en" / "test.jsonl"),
         bf16=task_cfg.bf16,
     )
+    seconds["task adaptation"], clock = time.perf_counter() - clock, time.perf_counter()
     scores: dict[str, dict[str, float]] = {"en": english}
     curves: dict[str, dict[str, Any]] = {}
-    max_seq = load_mlm(model_dir).config.max_position_embeddings - PAD_ID - 1
     for lang in cfg.languages:
         lang_cfg = dataclasses.replace(
             cfg.language,
@@ -643,13 +662,14 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         if lang_cfg.eval_every is None and cfg.eval_points > 0:
             seq = min(cfg.language.seq_len or max_seq, max_seq)
             lang_cfg.eval_every = max(1, lang_cfg.steps(seq) // cfg.eval_points)
-        if not _done(Path(lang_cfg.out), lang_cfg):
+        if not _done(Path(lang_cfg.out), lang_cfg, fingerprint):
             adapt_language(lang_cfg)
         meta = read_meta(lang_cfg.out)
         scores[lang] = dict(meta["final"], mlm_loss=meta["curve"]["mlm_loss"][-1], steps=meta["steps"])
         curves[f"{name}/{lang}"] = meta["curve"]
+        seconds[f"language adaptation {lang}"], clock = time.perf_counter() - clock, time.perf_counter()
 
-    results = {"name": name, "model": str(model_dir), "scores": scores, "curves": curves}
+    results = {"name": name, "model": str(model_dir), "scores": scores, "curves": curves, "seconds": seconds}
     write_json(out / "results.json", results)
     table = results_table({name: scores}) + "\n**macro-F1**\n\n" + results_table({name: scores}, "macro_f1")
     (out / "results.md").write_text(f"# {name}: SIB-200 zero-shot accuracy (%)\n\n{table}", encoding="utf-8")

@@ -473,7 +473,9 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
     cfg.check()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    accelerator = Accelerator(mixed_precision="bf16" if cfg.bf16 else "no")
+    # precision is our explicit autocast below, not Accelerator(mixed_precision=...): that setting
+    # is process-wide in Accelerate and could not differ between two runs in one process
+    accelerator = Accelerator()
     set_seed(cfg.seed)  # same init everywhere ...
     tokenizer = _prepare_tokenizer(cfg, out, accelerator)
     blocks = _prepare_blocks(cfg, out, tokenizer, accelerator)
@@ -491,11 +493,12 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
     forgetting = ForgettingSchedule(cfg.reset_every, cfg.steps)
     config_dict = dataclasses.asdict(cfg)
 
-    start, resets, losses = 0, [], []
+    start, resets, losses, seconds = 0, [], [], 0.0
     ckpt = latest_checkpoint(out) if cfg.resume else None
     if ckpt is not None:
         state = load_checkpoint(accelerator, ckpt, cfg)
-        start, resets, losses = state["step"], state["resets"], [tuple(x) for x in state["losses"]]
+        start, resets, seconds = state["step"], state["resets"], state["seconds"]
+        losses = [tuple(x) for x in state["losses"]]
         accelerator.print(f"resumed from {ckpt} at step {start}")
     elif cfg.resume:
         accelerator.print(f"no checkpoint in {out / 'checkpoints'}; starting from step 0")
@@ -504,11 +507,12 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
     raw_model = accelerator.unwrap_model(model).mlm
     raw_optimizer = getattr(optimizer, "optimizer", optimizer)
     model.train()
-    running, counted, t0, tokens = 0.0, 0, time.perf_counter(), 0
+    running, counted, t0 = 0.0, 0, time.perf_counter()
     bar = tqdm(total=cfg.steps, initial=start, disable=not accelerator.is_local_main_process, desc="pretrain")
     for step in range(start, end):
         batch = {k: v.to(accelerator.device) for k, v in mask_batch(collator, batches(step)).items()}
-        loss = model(batch["input_ids"], batch["labels"])
+        with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            loss = model(batch["input_ids"], batch["labels"])
         accelerator.backward(loss)
         if cfg.grad_clip:
             accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -521,7 +525,6 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
             resets.append(done)
         running += loss.detach().float()
         counted += 1
-        tokens += cfg.batch_size * cfg.seq_len
         if done % cfg.log_every == 0 or done == end:
             mean = accelerator.gather(running.reshape(1) / counted).mean().item()
             losses.append((done, mean))
@@ -529,13 +532,19 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
             bar.set_postfix(loss=f"{mean:.3f}", lr=f"{scheduler.get_last_lr()[1]:.2e}")
         bar.update(1)
         if (cfg.checkpoint_every and done % cfg.checkpoint_every == 0) or done == end:
-            state = {"step": done, "resets": resets, "losses": losses, "config": config_dict}
+            spent = seconds + time.perf_counter() - t0
+            state = {
+                "step": done,
+                "resets": resets,
+                "losses": losses,
+                "seconds": spent,
+                "config": config_dict,
+            }
             save_checkpoint(accelerator, out, done, state, cfg.keep_checkpoints)
     bar.close()
-    elapsed = time.perf_counter() - t0
-    tps = tokens / elapsed if elapsed > 0 and tokens else 0.0
-
     final_step = max(start, end)
+    seconds += time.perf_counter() - t0 if end > start else 0.0
+    tps = final_step * cfg.batch_size * cfg.seq_len / seconds if seconds > 0 else 0.0  # over all invocations
     if accelerator.is_main_process:
         log = {
             "steps": final_step,
@@ -543,6 +552,7 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
             "resets": resets,
             "losses": losses,
             "tokens_per_second": tps,
+            "train_seconds": seconds,
             "body_fingerprint": body_fingerprint(raw_model),
             "config": config_dict,
         }

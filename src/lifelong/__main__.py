@@ -1,0 +1,5 @@
+import sys
+
+from lifelong.cli import main
+
+sys.exit(main())

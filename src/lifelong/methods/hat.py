@@ -1,0 +1,69 @@
+"""HAT (Serra et al., 2018) on CL-plugins: HAT-masked adapters in a frozen backbone, one head per task.
+Earlier tasks' outputs are preserved exactly (see ``lifelong.models.plugins.hat``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from lifelong.data.task import Task
+from lifelong.methods.base import StepInfo, register_method
+from lifelong.methods.plugin_base import PluginConfig, PluginMethod
+from lifelong.models.base import Row
+from lifelong.models.plugins import HAT, HATAdapter, PluginSite, anneal_s
+
+
+@dataclass
+class HATConfig(PluginConfig):
+    s_max: float = 400.0  # gate temperature at inference and for the stored masks
+    lamb: float = 0.75  # sparsity regulariser weight
+    clamp: float = 6.0  # task embeddings are clamped to ±clamp after every step
+    thres_cosh: float = 50.0  # clamp of s·e inside the gradient compensation
+
+
+@register_method("hat")
+class HATMethod(PluginMethod):
+    config_class = HATConfig
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        cfg = self.config
+        self.selector.s = cfg.s_max
+        self.hat = HAT(self.learner, cfg.s_max, cfg.lamb, cfg.clamp, cfg.thres_cosh)
+
+    def make_plugin(self, site: PluginSite) -> nn.Module:
+        return HATAdapter(site.hidden, self.config.bottleneck, self.selector)
+
+    @property
+    def inference_s(self) -> float:
+        return self.config.s_max
+
+    def before_task(self, task: Task, rows: list[Row]) -> list[Row]:
+        self.hat.start_task()
+        return rows
+
+    def before_forward(self, step: StepInfo) -> None:
+        super().before_forward(step)
+        self.selector.s = anneal_s(step.batch, step.batches_per_epoch, self.config.s_max)
+
+    def loss(self, batch: dict[str, Any], output: Any, step: StepInfo) -> torch.Tensor:
+        return output.loss + self.hat.regularizer(self.current, self.selector.s)
+
+    def after_backward(self, step: StepInfo) -> None:
+        if not self.ctx.accelerator.sync_gradients:  # act once on the accumulated gradient
+            return
+        self.hat.compensate(self.current, self.selector.s)
+        self.hat.block_gradients()
+
+    def before_step(self, step: StepInfo) -> None:
+        self.hat.snapshot()
+
+    def after_step(self, step: StepInfo) -> None:
+        self.hat.restore()
+        self.hat.clamp(self.current)
+
+    def after_task(self, task: Task, rows: list[Row]) -> None:
+        self.hat.consolidate(self.position(task))

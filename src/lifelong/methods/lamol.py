@@ -1,0 +1,259 @@
+"""LAMOL (Sun, Ho and Lee, ICLR 2020): one causal LM is both the task solver and the generator of
+pseudo-samples of earlier tasks, which are replayed together with each new task.
+
+Every example trains in two formats in the same step, L = L_QA + λ·L_LM:
+QA ``context question ANS answer EOS`` (loss on answer + EOS) and LM ``GEN context question ANS answer
+EOS`` (loss on every token after GEN); the LM rows ride in the QA rows' batches (``paired``) with
+group weight λ. Before task i > 1 the model writes ⌈γ·|T_i|⌉ samples by top-k sampling from GEN,
+or, with task tokens, an equal share from each old task's own GEN token, so old tasks do not fade
+away exponentially. ``real_samples`` replays as many real old examples instead (LAMOL_real).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from lifelong.data.task import Task
+from lifelong.errors import ConfigError
+from lifelong.methods.base import Method, MethodConfig, register_method
+from lifelong.methods.pseudo_samples import (
+    GEN,
+    KEPT,
+    SampleCache,
+    SamplingConfig,
+    attribute,
+    generate,
+    generated_length,
+    lm_row,
+    model_fingerprint,
+    parse_sample,
+    qa_row,
+    replay_quota,
+    sample_stats,
+    task_gen_token,
+)
+from lifelong.models.base import Row
+from lifelong.models.text2text import CausalTextToText
+
+log = logging.getLogger("lifelong")
+CACHE_FORMAT = 1  # bump when the meaning of cached ids changes
+
+
+@dataclass
+class LamolConfig(MethodConfig):
+    lm_weight: float = 0.25  # λ, the weight of the LM loss
+    gamma: float = 0.2  # replayed samples per example of the new task (the paper also uses 0.05)
+    task_tokens: bool = True  # one GEN token per task, an equal replay share per old task
+    real_samples: bool = False  # LAMOL_real: the same number of real old examples instead
+    top_k: int = 20
+    temperature: float = 1.0
+    max_gen_length: int | None = None  # tokens generated after GEN; default model.max_length - 1
+    gen_batch_size: int = 32
+    require_eos: bool = True  # drop samples cut off by max_gen_length (their answer may be cut)
+    cache: bool = True  # keep generated ids under a key of everything that produced them
+    cache_dir: str | None = None  # where the cache lives; default the run's stage folder
+    show_examples: int = 5  # decoded samples kept in each stage's stats
+
+
+@register_method("lamol")
+class Lamol(Method):
+    """LAMOL: the LM generates pseudo-samples of old tasks to replay (Sun et al., 2020)."""
+
+    config_class = LamolConfig
+    learner_kinds = frozenset({"text2text"})
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        cfg: LamolConfig = self.config  # type: ignore[assignment]
+        if cfg.gamma < 0 or cfg.lm_weight < 0:
+            raise ConfigError(f"lamol: gamma and lm_weight must be >= 0, got {cfg.gamma}, {cfg.lm_weight}")
+        if cfg.top_k < 1 or cfg.temperature <= 0 or cfg.gen_batch_size < 1:
+            raise ConfigError("lamol: top_k and gen_batch_size must be >= 1 and temperature > 0")
+        if not isinstance(self.learner, CausalTextToText):
+            raise ConfigError("lamol needs a causal text-to-text learner")
+        self.lm: CausalTextToText = self.learner
+        self.lm.group_weights = [1.0, float(cfg.lm_weight)]
+        self.history: list[dict[str, Any]] = []
+
+    # ---- structure ---------------------------------------------------------------------------
+    def grow(self, task: Task) -> None:
+        """GEN (and the task's own GEN, initialised from it) depend only on the task's name."""
+        super().grow(task)
+        self.lm.add_special_tokens([GEN])
+        if self.config.task_tokens:
+            self.lm.add_special_tokens([task_gen_token(task.name)], init_from=GEN)
+
+    def gen_id(self, task_name: str | None) -> int:
+        token = task_gen_token(task_name) if self.config.task_tokens and task_name else GEN
+        return self.lm.tokenizer.convert_tokens_to_ids(token)
+
+    def _with_lm(self, row: Row, gen_id: int) -> Row:
+        return {**row, "paired": [lm_row(row, gen_id)]} if self.config.lm_weight else row
+
+    # ---- data --------------------------------------------------------------------------------
+    def before_task(self, task: Task, rows: list[Row]) -> list[Row]:
+        stage = len(self.tasks) - 1
+        own = [self._with_lm(r, self.gen_id(task.name)) for r in rows]
+        old = [t.name for t in self.tasks[:-1]]
+        per_task = self.config.task_tokens or self.config.real_samples
+        quota = replay_quota(len(rows), self.config.gamma, old, per_task)
+        if not quota:
+            return own
+        if self.config.real_samples:
+            return own + self._real_replay(quota, stage, task)
+        return own + self._pseudo_replay(quota, stage, task)
+
+    def _real_replay(self, quota: dict[str | None, int], stage: int, task: Task) -> list[Row]:
+        """LAMOL_real: as many real examples of each old task as would have been generated."""
+        rng = random.Random(f"lamol-real:{self.ctx.seed}:{stage}")
+        out: list[Row] = []
+        kept: Counter[str] = Counter()
+        shown: list[dict[str, Any]] = []
+        for name, n in quota.items():
+            old = next(t for t in self.tasks if t.name == name)
+            pool = old.split("train")
+            for row in self.lm.encode(old, rng.sample(pool, min(n, len(pool)))):
+                out.append(self._with_lm({**row, "replayed": True}, self.gen_id(name)))
+                kept[str(name)] += 1
+                if len(shown) < self.config.show_examples:
+                    shown.append({"task": name, "text": self.lm.tokenizer.decode(row["input_ids"])})
+        reasons = {str(k): [KEPT] * kept[str(k)] for k in quota}
+        stats = sample_stats(quota, reasons, kept, 0, 0.0)
+        self._record(stage, task, {"mode": "real", **stats, "examples": shown}, [])
+        return out
+
+    def _pseudo_replay(self, quota: dict[str | None, int], stage: int, task: Task) -> list[Row]:
+        cfg, tok = self.config, self.lm.tokenizer
+        sampling = SamplingConfig(
+            top_k=cfg.top_k,
+            temperature=cfg.temperature,
+            max_length=cfg.max_gen_length or self.lm.max_length - 1,
+            batch_size=cfg.gen_batch_size,
+        )
+        labels = {name: name if name is not None else GEN for name in quota}
+        raw, run = self._generate(quota, labels, sampling, stage, task)
+
+        gen_ids = {self.gen_id(t.name) for t in self.tasks} | {self.gen_id(None)}
+        old_tasks = self.tasks[:-1]
+        rows: list[Row] = []
+        reasons: dict[str, list[str]] = {}
+        kept_by_task: Counter[str] = Counter()
+        kept_lines: list[dict[str, Any]] = []
+        rejected: list[dict[str, Any]] = []
+        n_tokens = 0
+        for name, label in labels.items():
+            reasons[label] = []
+            for ids in raw[label]:
+                n_tokens += generated_length(ids, self.lm.eos_id)
+                parsed, why = parse_sample(
+                    ids, self.lm.ans_id, self.lm.eos_id, require_eos=cfg.require_eos, forbidden=gen_ids
+                )
+                reasons[label].append(why)
+                if parsed is None:
+                    if len(rejected) < cfg.show_examples:
+                        rejected.append({"asked": label, "reason": why, "text": tok.decode(ids)})
+                    continue
+                text = tok.decode(parsed.ids)
+                owner = name if name is not None else attribute(text, old_tasks)
+                index = self.lm.task_index(owner) if owner in {t.name for t in old_tasks} else stage
+                row = {**qa_row(parsed, index), "replayed": True, "pseudo": True}
+                rows.append(self._with_lm(row, self.gen_id(name)))
+                kept_by_task[owner] += 1
+                kept_lines.append({"asked": label, "task": owner, "text": text, "ids": parsed.ids})
+        stats = {
+            "mode": "generated",
+            "gamma": cfg.gamma,
+            "task_tokens": cfg.task_tokens,
+            "cache": run["cache"],
+            "cache_key": run["key"],
+            **sample_stats(quota, reasons, kept_by_task, n_tokens, run["seconds"]),
+            "examples": [{k: v for k, v in line.items() if k != "ids"} for line in kept_lines][
+                : cfg.show_examples
+            ],
+            "rejected_examples": rejected,
+        }
+        self._record(stage, task, stats, kept_lines)
+        return rows
+
+    def _generate(
+        self,
+        quota: dict[str | None, int],
+        labels: dict[str | None, str],
+        sampling: SamplingConfig,
+        stage: int,
+        task: Task,
+    ) -> tuple[dict[str, list[list[int]]], dict[str, Any]]:
+        """Sample every share of the quota, or reuse the cached ids when all that produced them matches."""
+        cfg = self.config
+        seed = self.ctx.seed * 1_000_003 + 7919 * (stage + 1)
+        folder = (
+            (Path(cfg.cache_dir).expanduser() if cfg.cache_dir else self.ctx.stage_dir(stage, task.name))
+            if cfg.cache
+            else None
+        )
+        cache = SampleCache(folder) if folder is not None else None
+        parts: dict[str, Any] = {}
+        key = None
+        if cache is not None:
+            parts = {
+                "format": CACHE_FORMAT,
+                "model": model_fingerprint(self.lm),
+                "vocab": len(self.lm.tokenizer),
+                "gamma": cfg.gamma,
+                "task_tokens": cfg.task_tokens,
+                "quota": {labels[k]: n for k, n in quota.items()},
+                "gen_ids": {labels[k]: self.gen_id(k) for k in quota},
+                "seed": seed,
+                "sampling": asdict(sampling),
+            }
+            key = cache.key(**parts)
+            raw = cache.load(key, parts)
+            if raw is not None:
+                return raw, {"cache": "hit", "key": key, "seconds": 0.0}
+        start = time.perf_counter()
+        raw = {
+            labels[name]: generate(self.lm, self.gen_id(name), n, sampling, seed + k)
+            for k, (name, n) in enumerate(quota.items())
+        }
+        seconds = time.perf_counter() - start
+        if cache is not None and key is not None and self.ctx.is_main:
+            cache.save(key, parts, raw)
+        return raw, {"cache": "miss" if cache else "off", "key": key, "seconds": seconds}
+
+    def _record(self, stage: int, task: Task, stats: dict[str, Any], lines: list[dict[str, Any]]) -> None:
+        """Log the stage's replay and keep the samples and stats in the stage folder."""
+        log.info(
+            "stage %d/%s: replaying %d %s samples of %d requested (rejection rate %.1f%%, share %s)%s",
+            stage + 1,
+            task.name,
+            stats["kept"],
+            stats["mode"],
+            stats["requested"],
+            100 * stats["rejection_rate"],
+            {k: round(v, 2) for k, v in stats["share_per_task"].items()},
+            f", {stats['tokens_per_s']:.0f} tokens/s" if stats.get("tokens_per_s") else "",
+        )
+        summary = {k: v for k, v in stats.items() if k not in ("examples", "rejected_examples")}
+        self.history.append({"stage": stage + 1, "task": task.name, **summary})
+        folder = self.ctx.stage_dir(stage, task.name)
+        if folder is None or not self.ctx.is_main:
+            return
+        from lifelong.evaluation.report import write_json_atomic, write_text_atomic
+
+        write_json_atomic(folder / "replay_stats.json", {"stage": stage + 1, "task": task.name, **stats})
+        text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+        write_text_atomic(folder / "pseudo_samples.jsonl", text)
+
+    # ---- state -------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": json.dumps(self.history)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.history = json.loads(state.get("history", "[]"))

@@ -1,0 +1,232 @@
+"""LAMOL's pseudo-samples: sampling them from the model, parsing them by token ids, the per-task quota,
+their stats, and a cache keyed by everything that produced them.
+
+A pseudo-sample is what the model writes after a GEN token: ``context question ANS answer EOS``.
+It is only usable when it has exactly one ANS (where the answer starts) and ends with EOS; the
+checks run on token ids, because a decoded string may contain ``__ans__`` typed by the model as text.
+Two further checks drop samples that would teach nonsense: an empty answer (ANS right before EOS)
+and a generation token inside the sample.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lifelong.data.task import Task
+from lifelong.models.base import Row
+from lifelong.models.text2text import CausalTextToText
+
+log = logging.getLogger("lifelong")
+
+GEN = "__gen__"
+KEPT = "kept"
+REJECT_REASONS = ("no_ans", "multiple_ans", "no_eos", "special_token", "empty_answer")
+
+
+def task_gen_token(task_name: str) -> str:
+    """The generation token of one task (LAMOL with task-specific tokens)."""
+    return f"__gen_{task_name}__"
+
+
+# ---- parsing ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ParsedSample:
+    ids: list[int]  # context question ANS answer EOS
+    ans_pos: int  # index of ANS in ids
+
+
+def parse_sample(
+    ids: Sequence[int],
+    ans_id: int,
+    eos_id: int,
+    *,
+    require_eos: bool = True,
+    forbidden: Iterable[int] = (),
+) -> tuple[ParsedSample | None, str]:
+    """Generated ids (after GEN) -> the usable sample and ``"kept"``, or None and why it was rejected.
+
+    Everything after the first EOS is padding. A sample without EOS ran into the length limit: its
+    answer may be cut, so it is rejected unless ``require_eos`` is off (then EOS is appended).
+    """
+    ids = list(ids)
+    if eos_id in ids:
+        ids = ids[: ids.index(eos_id) + 1]
+    elif require_eos:
+        return None, "no_eos"
+    else:
+        ids = ids + [eos_id]
+    n_ans = ids.count(ans_id)
+    if n_ans == 0:
+        return None, "no_ans"
+    if n_ans > 1:
+        return None, "multiple_ans"
+    blocked = set(forbidden)
+    if any(t in blocked for t in ids):
+        return None, "special_token"
+    ans_pos = ids.index(ans_id)
+    if ans_pos == len(ids) - 2:  # ANS directly followed by EOS: nothing to learn as an answer
+        return None, "empty_answer"
+    return ParsedSample(ids, ans_pos), KEPT
+
+
+def qa_row(sample: ParsedSample, task_index: int) -> Row:
+    """QA format: everything up to ANS is the prompt, the loss covers the answer and EOS."""
+    labels = [-100] * (sample.ans_pos + 1) + sample.ids[sample.ans_pos + 1 :]
+    return {"input_ids": list(sample.ids), "labels": labels, "task_index": task_index, "group": 0}
+
+
+def lm_row(qa: Row, gen_id: int) -> Row:
+    """LM format of a QA row: ``GEN`` + the same ids, the loss on every token after GEN (group 1)."""
+    ids = list(qa["input_ids"])
+    return {"input_ids": [gen_id, *ids], "labels": [-100, *ids], "task_index": qa["task_index"], "group": 1}
+
+
+# ---- how many -----------------------------------------------------------------------------------
+def split_quota(total: int, parts: int) -> list[int]:
+    """``total`` as evenly as possible over ``parts``; the remainder goes to the earliest parts."""
+    if parts <= 0:
+        return []
+    base, extra = divmod(total, parts)
+    return [base + (i < extra) for i in range(parts)]
+
+
+def replay_quota(n_new: int, gamma: float, old_tasks: Sequence[str], per_task: bool) -> dict[str | None, int]:
+    """⌈γ·|T_i|⌉ samples in all: one share per old task, or all from the shared GEN (key None)."""
+    total = math.ceil(gamma * n_new - 1e-9) if gamma > 0 else 0
+    if not old_tasks or total == 0:
+        return {}
+    if not per_task:
+        return {None: total}
+    return dict(zip(old_tasks, split_quota(total, len(old_tasks)), strict=True))
+
+
+# ---- sampling -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SamplingConfig:
+    top_k: int = 20
+    temperature: float = 1.0
+    max_length: int = 127  # tokens after GEN
+    batch_size: int = 32
+
+
+def generate(
+    learner: CausalTextToText, gen_id: int, n: int, sampling: SamplingConfig, seed: int
+) -> list[list[int]]:
+    """``n`` samples from ``gen_id`` by top-k sampling: batched, with the KV cache, reproducible.
+
+    The seed applies inside a forked RNG, so sampling leaves the training randomness untouched.
+    """
+    device = learner.device
+    devices = [device.index or 0] if device.type == "cuda" else []
+    out: list[list[int]] = []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        for start in range(0, n, sampling.batch_size):
+            size = min(sampling.batch_size, n - start)
+            out += learner.generate_from(
+                [[gen_id]] * size,
+                sampling.max_length,
+                do_sample=True,
+                top_k=sampling.top_k,
+                top_p=1.0,
+                temperature=sampling.temperature,
+            )
+    return out
+
+
+def attribute(text: str, tasks: Sequence[Task]) -> str:
+    """Which task a shared-GEN sample imitates: the one whose fixed question it contains."""
+    hits = [t.name for t in tasks if t.question and t.question in text]
+    return "+".join(hits) if hits else "unattributed"
+
+
+# ---- stats --------------------------------------------------------------------------------------
+def sample_stats(
+    requested: dict[str | None, int],
+    reasons: dict[str, list[str]],
+    kept_by_task: Counter[str],
+    n_tokens: int,
+    seconds: float,
+) -> dict[str, Any]:
+    """Counts, the rejection rate and reasons, and the share of the kept samples per task."""
+    all_reasons = Counter(r for rs in reasons.values() for r in rs)
+    generated = sum(all_reasons.values())
+    kept = all_reasons[KEPT]
+    return {
+        "requested": sum(requested.values()),
+        "requested_per_task": {str(k) if k is not None else GEN: v for k, v in requested.items()},
+        "generated": generated,
+        "kept": kept,
+        "rejection_rate": (generated - kept) / generated if generated else 0.0,
+        "rejected_by_reason": {r: all_reasons[r] for r in REJECT_REASONS if all_reasons[r]},
+        "share_per_task": {k: v / kept for k, v in sorted(kept_by_task.items())} if kept else {},
+        "kept_per_task": dict(sorted(kept_by_task.items())),
+        "generated_tokens": n_tokens,
+        "seconds": round(seconds, 3),
+        "tokens_per_s": n_tokens / seconds if seconds > 0 else None,
+    }
+
+
+def generated_length(ids: Sequence[int], eos_id: int) -> int:
+    """Tokens actually produced (up to and including EOS; the rest is padding)."""
+    return ids.index(eos_id) + 1 if eos_id in ids else len(ids)
+
+
+# ---- cache --------------------------------------------------------------------------------------
+def model_fingerprint(module: torch.nn.Module) -> str:
+    """A hash of every weight (shared tensors once): the model state that generated the samples."""
+    h = hashlib.blake2b(digest_size=16)
+    seen: set[int] = set()
+    for name, tensor in sorted(module.state_dict().items()):
+        if tensor.data_ptr() in seen:
+            continue
+        seen.add(tensor.data_ptr())
+        h.update(name.encode())
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        h.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+    return h.hexdigest()
+
+
+class SampleCache:
+    """Generated ids stored under a key of everything that produced them; a hit is logged, never silent."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    @staticmethod
+    def key(**parts: Any) -> str:
+        text = json.dumps(parts, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"pseudo-cache-{key}.json"
+
+    def load(self, key: str, parts: dict[str, Any]) -> dict[str, list[list[int]]] | None:
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            log.warning("ignoring unreadable pseudo-sample cache %s", path)
+            return None
+        if data.get("parts") != json.loads(json.dumps(parts, sort_keys=True, default=str)):
+            log.warning("ignoring pseudo-sample cache %s: it was made by other settings", path)
+            return None
+        log.info("reusing pseudo-samples from the cache %s (key %s)", path, key)
+        return data["samples"]
+
+    def save(self, key: str, parts: dict[str, Any], samples: dict[str, list[list[int]]]) -> None:
+        from lifelong.evaluation.report import write_json_atomic
+
+        write_json_atomic(self.path(key), {"key": key, "parts": parts, "samples": samples})

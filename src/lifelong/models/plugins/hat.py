@@ -1,0 +1,226 @@
+"""HAT task masks (Serra et al., ICML 2018) on the fully connected layers of CL-plugins, as used by
+B-CL, CTR and CPT: every masked layer has an embedding ``e_t`` per task and gates its units with
+``sigmoid(s * e_t)``; units that earlier tasks use are protected.
+
+Parts:
+- :class:`HATGate` the per-task embeddings of one layer, plus ``used`` (a_prev: the element-wise max of
+  every finished task's mask at ``s_max``, kept as a buffer so it travels with the model's weights);
+- :class:`MaskedLinear` a linear layer whose output units are gated;
+- :class:`HATMasked` the protocol a plugin implements to say which masked layer feeds which;
+- :class:`HATAdapter` a bottleneck adapter with both layers masked;
+- :class:`HAT` the training-time bookkeeping over every masked layer of a model (annealing, sparsity
+  regulariser, gradient compensation, protection, consolidation). It is not a method, so the ``hat``
+  and ``ctr`` methods and masked-LM post-training can all drive it from their hooks.
+
+Protection is exact: besides HAT's gradient blocking, protected entries are restored after the optimizer
+step, so neither momentum nor weight decay can move them (the public implementations let weight decay
+erode protected weights).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from lifelong.models.plugins.base import PerTask, TaskSelector
+
+
+def anneal_s(batch: int, batches: int, s_max: float) -> float:
+    """HAT's temperature for batch ``batch`` of ``batches`` within an epoch: 1/s_max -> s_max linearly."""
+    if batches <= 1:
+        return s_max
+    return 1.0 / s_max + (s_max - 1.0 / s_max) * batch / (batches - 1)
+
+
+class HATGate(PerTask):
+    """The task embeddings of one masked layer. ``used`` is a_prev, the units earlier tasks use."""
+
+    def __init__(self, units: int, selector: TaskSelector):
+        super().__init__()
+        self.units = units
+        self.selector = selector
+        self.embeddings = nn.ParameterList()
+        self.register_buffer("used", torch.zeros(units))
+
+    def add_task(self, device: torch.device | str | None = None) -> None:
+        device = device if device is not None else self.used.device
+        self.embeddings.append(nn.Parameter(torch.randn(self.units, device=device)))  # N(0, 1) as in HAT
+
+    def num_tasks(self) -> int:
+        return len(self.embeddings)
+
+    def task_parameters(self, task: int) -> Iterator[nn.Parameter]:
+        yield self.embeddings[task]
+
+    def mask(self, task: int | None = None, s: float | None = None) -> torch.Tensor:
+        task = self.selector.task if task is None else task
+        s = self.selector.s if s is None else s
+        return torch.sigmoid(s * self.embeddings[task])
+
+    def forward(self) -> torch.Tensor:
+        return self.mask()
+
+
+class MaskedLinear(nn.Module):
+    """A linear layer whose output units are gated by the selected task's mask (after ``act``)."""
+
+    def __init__(self, n_in: int, n_out: int, selector: TaskSelector, zero_init: bool = False):
+        super().__init__()
+        self.linear = nn.Linear(n_in, n_out)
+        self.gate = HATGate(n_out, selector)
+        if zero_init:  # the output layer of a plugin: starts silent, the backbone is unchanged
+            nn.init.zeros_(self.linear.weight)
+        else:
+            nn.init.normal_(self.linear.weight, std=0.02)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(
+        self, x: torch.Tensor, act: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        y = self.linear(x)
+        if act is not None:
+            y = act(y)
+        return y * self.gate().to(y.dtype)
+
+
+class HATMasked(nn.Module):
+    """A plugin with HAT-masked layers. ``hat_links`` lists each masked layer with the gate of the masked
+    layer that feeds it (None when its input is not masked), which is what protection needs."""
+
+    def hat_links(self) -> list[tuple[MaskedLinear, HATGate | None]]:
+        raise NotImplementedError
+
+
+class HATAdapter(HATMasked):
+    """Bottleneck adapter with HAT masks on both layers: ``x + g2 * up(g1 * act(down(x)))``."""
+
+    def __init__(self, hidden: int, bottleneck: int, selector: TaskSelector):
+        super().__init__()
+        self.down = MaskedLinear(hidden, bottleneck, selector)
+        self.up = MaskedLinear(bottleneck, hidden, selector, zero_init=True)
+        self.act = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.up(self.down(x, self.act))
+
+    def hat_links(self) -> list[tuple[MaskedLinear, HATGate | None]]:
+        return [(self.down, None), (self.up, self.down.gate)]
+
+
+@dataclass
+class _Protected:
+    linear: nn.Linear
+    weight_keep: torch.Tensor  # gradient multiplier 1 - min(a_out[row], a_in[col])
+    bias_keep: torch.Tensor  # 1 - a_out
+    weight_frozen: torch.Tensor  # bool: used by an earlier task -> must not change at all
+    bias_frozen: torch.Tensor
+
+
+class HAT:
+    """HAT over every masked layer of ``model``; the methods call it from their hooks in this order:
+
+    ``start_task`` (before training) -> per batch: ``regularizer`` (added to the loss), ``compensate`` and
+    ``block_gradients`` (after backward), ``snapshot`` (before the optimizer step), ``restore`` and
+    ``clamp`` (after it) -> ``consolidate`` (after the task).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        s_max: float = 400.0,
+        lamb: float = 0.75,
+        clamp_to: float = 6.0,
+        thres_cosh: float = 50.0,
+    ):
+        self.model = model
+        self.s_max, self.lamb, self.clamp_to, self.thres_cosh = s_max, lamb, clamp_to, thres_cosh
+        self._protected: list[_Protected] = []
+        self._saved: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    # ---- structure -------------------------------------------------------------------------------
+    def links(self) -> list[tuple[MaskedLinear, HATGate | None]]:
+        return [link for m in self.model.modules() if isinstance(m, HATMasked) for link in m.hat_links()]
+
+    def gates(self) -> list[HATGate]:
+        return [m for m in self.model.modules() if isinstance(m, HATGate)]
+
+    def masks(self, task: int, s: float | None = None) -> list[torch.Tensor]:
+        return [g.mask(task, self.s_max if s is None else s) for g in self.gates()]
+
+    # ---- training --------------------------------------------------------------------------------
+    def regularizer(self, task: int, s: float) -> torch.Tensor:
+        """λ·Σ a·(1 − a_prev) / Σ(1 − a_prev) over all masked units (λ·Σa/N on the first task)."""
+        num: torch.Tensor | float = 0.0
+        den: torch.Tensor | float = 0.0
+        for g in self.gates():
+            free = 1.0 - g.used
+            num = num + (g.mask(task, s) * free).sum()
+            den = den + free.sum()
+        if not torch.is_tensor(num) or float(den) == 0.0:
+            return torch.zeros((), device=self.model_device())
+        return self.lamb * num / den
+
+    @torch.no_grad()
+    def compensate(self, task: int, s: float) -> None:
+        """Undo the annealing's effect on the embeddings' gradient: × s_max/s·(cosh(clamp(s·e))+1)/(cosh(e)+1)."""
+        for g in self.gates():
+            e = g.embeddings[task]
+            if e.grad is None:
+                continue
+            num = torch.cosh(torch.clamp(s * e, -self.thres_cosh, self.thres_cosh)) + 1
+            den = torch.cosh(e) + 1
+            e.grad.mul_(self.s_max / s * num / den)
+
+    @torch.no_grad()
+    def start_task(self) -> None:
+        """Derive, from the earlier tasks' cumulative masks, what the new task may change."""
+        self._protected = []
+        self._saved = []
+        for ml, in_gate in self.links():
+            out = ml.gate.used
+            if in_gate is None:
+                use = out[:, None].expand_as(ml.linear.weight)
+            else:
+                use = torch.minimum(out[:, None], in_gate.used[None, :])
+            if not bool((use > 0).any() or (out > 0).any()):
+                continue
+            self._protected.append(_Protected(ml.linear, 1.0 - use, 1.0 - out, use > 0, out > 0))
+
+    @torch.no_grad()
+    def block_gradients(self) -> None:
+        for p in self._protected:
+            if p.linear.weight.grad is not None:
+                p.linear.weight.grad.mul_(p.weight_keep)
+            if p.linear.bias.grad is not None:
+                p.linear.bias.grad.mul_(p.bias_keep)
+
+    @torch.no_grad()
+    def snapshot(self) -> None:
+        self._saved = [
+            (p.linear.weight.detach().clone(), p.linear.bias.detach().clone()) for p in self._protected
+        ]
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        """Put every protected entry back exactly as it was before the optimizer step."""
+        for p, (w, b) in zip(self._protected, self._saved, strict=True):
+            p.linear.weight.copy_(torch.where(p.weight_frozen, w, p.linear.weight))
+            p.linear.bias.copy_(torch.where(p.bias_frozen, b, p.linear.bias))
+        self._saved = []
+
+    @torch.no_grad()
+    def clamp(self, task: int) -> None:
+        for g in self.gates():
+            g.embeddings[task].clamp_(-self.clamp_to, self.clamp_to)
+
+    @torch.no_grad()
+    def consolidate(self, task: int) -> None:
+        """a_prev = max(a_prev, a_task at s_max)."""
+        for g in self.gates():
+            g.used.copy_(torch.maximum(g.used, g.mask(task, self.s_max)))
+
+    def model_device(self) -> torch.device:
+        return next(self.model.parameters()).device

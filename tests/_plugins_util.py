@@ -1,0 +1,47 @@
+"""Helpers shared by the CL-plugin tests: small sessions on the built-in stream and exact task logits."""
+
+from __future__ import annotations
+
+import torch
+
+from lifelong.config import load_config
+from lifelong.data.stream import load_stream
+from lifelong.data.task import Task
+from lifelong.methods.base import Method
+from lifelong.runs import Session, open_session
+
+SMALL = [
+    "model.name=tiny-bert",
+    "training.epochs=2",
+    "training.lr=5e-3",
+    "training.batch_size=16",
+    "stream.max_train=64",
+    "stream.max_eval=32",
+    "stream.max_dev=16",
+    "stream.tasks=[topic, sentiment, color]",
+]
+
+
+def session(method: str, *extra: str) -> tuple[Session, list[Task]]:
+    cfg = load_config(None, [*SMALL, f"method={method}", *extra])
+    stream = load_stream(cfg.stream, None)
+    return open_session(cfg, stream.tasks, stream.scenario, None), stream.tasks
+
+
+@torch.no_grad()
+def task_logits(method: Method, task: Task) -> torch.Tensor:
+    """The head's outputs for the task's evaluation inputs, in the state ``eval_context`` gives."""
+    learner = method.learner
+    rows = learner.encode(task, task.split(task.eval_split()))
+    batch = learner.collate(rows)
+    was_training = learner.training
+    learner.eval()
+    with method.eval_context(task), learner.autocast():
+        logits = learner.heads[learner.head_of_task[task.name]](learner.features(batch))
+    learner.train(was_training)
+    return logits.float()
+
+
+def masked_weights(method: Method) -> list[torch.Tensor]:
+    """Copies of the shared HAT-masked layers' weights and biases (hat and ctr)."""
+    return [t.detach().clone() for ml, _ in method.hat.links() for t in (ml.linear.weight, ml.linear.bias)]

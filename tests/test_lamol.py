@@ -1,0 +1,352 @@
+"""LAMOL on tiny-gpt2: loss positions, GEN tokens, sample parsing, quotas, reproducible sampling,
+the cache, checkpoint/resume/learn with task tokens, and less forgetting than fine-tuning."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from lifelong.config import ModelConfig, TrainingConfig, load_config
+from lifelong.data.builtin import builtin_stream
+from lifelong.methods import METHODS
+from lifelong.methods.lamol import Lamol, LamolConfig
+from lifelong.methods.pseudo_samples import (
+    GEN,
+    KEPT,
+    SamplingConfig,
+    generate,
+    parse_sample,
+    qa_row,
+    replay_quota,
+    split_quota,
+    task_gen_token,
+)
+from lifelong.models.build import build_learner
+from lifelong.models.text2text import ANS, EOS
+from lifelong.runs import open_learner, run
+from lifelong.training.context import RunContext, make_accelerator
+
+TASKS = ["topic", "sentiment", "color", "place"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The tiny model gains nothing from a second thread; on a busy machine OpenMP spinning costs 10x."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def stream():
+    return builtin_stream(seed=0, n_train=20, n_eval=8)
+
+
+@pytest.fixture(scope="module")
+def base_learner(stream):
+    learner = build_learner(
+        ModelConfig(name="tiny-gpt2", max_length=64, max_answer_length=6), "task", stream.tasks
+    )
+    learner.bf16 = False
+    return learner
+
+
+def make_method(base_learner, tmp_path: Path | None = None, **cfg) -> Lamol:
+    training = TrainingConfig(bf16=False)
+    ctx = RunContext(make_accelerator(training, None), training, seed=0, run_dir=tmp_path)
+    return Lamol(copy.deepcopy(base_learner), LamolConfig(**cfg), ctx)
+
+
+def vocab_count(tok, token: str) -> int:
+    return sum(1 for t in tok.get_vocab() if t == token)
+
+
+# ---- structure -------------------------------------------------------------------------------------
+def test_registered_and_text2text_only():
+    assert METHODS.get("lamol") is Lamol
+    assert Lamol.learner_kinds == frozenset({"text2text"})
+
+
+def test_ans_eos_gen_added_once(base_learner, stream):
+    method = make_method(base_learner, task_tokens=False)
+    n0 = len(method.lm.tokenizer)
+    for task in stream.tasks[:2]:
+        method.grow(task)
+        method.grow(task)  # growing again (e.g. on restore) adds nothing
+    tok = method.lm.tokenizer
+    assert len(tok) == n0 + 1
+    assert all(vocab_count(tok, t) == 1 for t in (ANS, EOS, GEN))
+    assert method.lm.lm.get_input_embeddings().weight.shape[0] == len(tok)
+    assert method.gen_id("topic") == method.gen_id(None) == tok.convert_tokens_to_ids(GEN)
+
+
+def test_task_tokens_grow_the_embeddings(base_learner, stream):
+    method = make_method(base_learner, task_tokens=True)
+    n0 = len(method.lm.tokenizer)
+    for task in stream.tasks[:3]:
+        method.grow(task)
+    tok = method.lm.tokenizer
+    emb = method.lm.lm.get_input_embeddings().weight
+    assert len(tok) == n0 + 1 + 3 == emb.shape[0]
+    ids = [method.gen_id(t.name) for t in stream.tasks[:3]]
+    assert ids == [tok.convert_tokens_to_ids(task_gen_token(t.name)) for t in stream.tasks[:3]]
+    assert len(set(ids)) == 3
+    for i in ids:  # initialised from the shared GEN row, not at random
+        assert torch.equal(emb[i], emb[method.gen_id(None)])
+
+
+# ---- rows and loss ---------------------------------------------------------------------------------
+def test_loss_positions_of_both_formats(base_learner, stream):
+    method = make_method(base_learner, task_tokens=True)
+    task = stream.tasks[0]
+    method.grow(task)
+    lm = method.lm
+    examples = task.split("train")[:4]
+    rows = method.before_task(task, lm.encode(task, examples))
+    assert len(rows) == 4  # first task: nothing to replay
+    for row, ex in zip(rows, examples, strict=True):
+        ids, labels = row["input_ids"], row["labels"]
+        ans = ids.index(lm.ans_id)
+        assert ids.count(lm.ans_id) == 1 and ids[-1] == lm.eos_id
+        # QA: loss exactly on the answer tokens and EOS
+        assert all(lab == -100 for lab in labels[: ans + 1])
+        assert labels[ans + 1 :] == ids[ans + 1 :]
+        assert lm.tokenizer.decode(labels[ans + 1 : -1]).strip() == ex.label
+        assert row["group"] == 0
+        # LM: GEN + the same ids, loss on every token after GEN
+        (pair,) = row["paired"]
+        assert pair["group"] == 1
+        assert pair["input_ids"] == [method.gen_id(task.name), *ids]
+        assert pair["labels"] == [-100, *ids]
+
+    batch = lm.collate(rows)
+    assert batch["group"].tolist() == [0, 1] * 4  # both formats in one forward pass
+    lm.eval()
+    with torch.no_grad():
+        both = lm(batch).loss
+        qa = lm(lm.collate([{k: v for k, v in r.items() if k != "paired"} for r in rows])).loss
+        lm_only = lm(lm.collate([r["paired"][0] for r in rows])).loss  # group 1 alone: λ·L_LM
+    assert lm.group_weights == [1.0, 0.25]
+    assert torch.allclose(both, qa + lm_only, atol=1e-5)
+
+
+def test_lm_weight_zero_trains_qa_rows_only(base_learner, stream):
+    method = make_method(base_learner, lm_weight=0.0)
+    task = stream.tasks[0]
+    method.grow(task)
+    rows = method.before_task(task, method.lm.encode(task, task.split("train")[:3]))
+    assert all("paired" not in r for r in rows)
+
+
+# ---- parsing -----------------------------------------------------------------------------------------
+A, E, PAD, G = 900, 901, 0, 902
+
+
+@pytest.mark.parametrize(
+    ("ids", "reason"),
+    [
+        ([5, 6, 7, E, PAD], "no_ans"),  # zero ANS
+        ([5, A, 7, A, 8, E], "multiple_ans"),  # two ANS
+        ([5, 6, A, 7, 8], "no_eos"),  # ran into the length limit
+        ([5, 6, A, E, PAD], "empty_answer"),
+        ([5, G, A, 7, E], "special_token"),
+    ],
+)
+def test_parse_rejects(ids, reason):
+    assert parse_sample(ids, A, E, forbidden={G}) == (None, reason)
+
+
+def test_parse_one_ans_keeps_sample_and_ignores_padding():
+    sample, why = parse_sample([5, 6, A, 7, 8, E, A, A, PAD], A, E)  # ANS after EOS is padding
+    assert why == KEPT
+    assert sample.ids == [5, 6, A, 7, 8, E] and sample.ans_pos == 2
+    row = qa_row(sample, task_index=1)
+    assert row["labels"] == [-100, -100, -100, 7, 8, E]
+    assert row["group"] == 0 and row["task_index"] == 1
+
+
+def test_parse_without_eos_when_allowed():
+    sample, why = parse_sample([5, A, 7], A, E, require_eos=False)
+    assert why == KEPT and sample.ids == [5, A, 7, E]
+
+
+# ---- quota -------------------------------------------------------------------------------------------
+def test_quota():
+    assert split_quota(20, 3) == [7, 7, 6]
+    assert replay_quota(100, 0.2, ["a", "b", "c"], per_task=True) == {"a": 7, "b": 7, "c": 6}
+    assert replay_quota(100, 0.2, ["a", "b", "c"], per_task=False) == {None: 20}
+    assert replay_quota(11, 0.2, ["a"], per_task=True) == {"a": 3}  # ⌈2.2⌉
+    assert replay_quota(10, 0.05, ["a", "b"], per_task=True) == {"a": 1, "b": 0}
+    assert replay_quota(100, 0.0, ["a"], per_task=True) == {}
+    assert replay_quota(100, 0.2, [], per_task=True) == {}
+
+
+@pytest.mark.parametrize("task_tokens", [True, False])
+def test_generation_asks_each_old_task_for_its_share(base_learner, stream, tmp_path, task_tokens):
+    method = make_method(base_learner, tmp_path, task_tokens=task_tokens, gamma=0.5, max_gen_length=8)
+    for task in stream.tasks[:3]:
+        method.grow(task)
+    task = stream.tasks[2]
+    rows = method.before_task(task, method.lm.encode(task, task.split("train")))  # 20 rows -> 10 samples
+    stats = method.history[-1]
+    assert stats["requested"] == stats["generated"] == 10
+    expected = {"topic": 5, "sentiment": 5} if task_tokens else {GEN: 10}
+    assert stats["requested_per_task"] == expected
+    assert len(rows) == 20 + stats["kept"]
+    folder = tmp_path / "stages" / "03-color"
+    saved = json.loads((folder / "replay_stats.json").read_text())
+    assert saved["requested_per_task"] == expected and "rejection_rate" in saved
+    assert len((folder / "pseudo_samples.jsonl").read_text().splitlines()) == stats["kept"]
+
+
+def test_real_samples_replay_the_same_number_of_real_examples(base_learner, stream):
+    method = make_method(base_learner, real_samples=True, gamma=0.5)
+    for task in stream.tasks[:3]:
+        method.grow(task)
+    task = stream.tasks[2]
+    rows = method.before_task(task, method.lm.encode(task, task.split("train")))
+    replayed = [r for r in rows if r.get("replayed")]
+    assert len(replayed) == 10
+    assert sorted(r["task_index"] for r in replayed) == [0] * 5 + [1] * 5
+    assert all(
+        r["paired"][0]["input_ids"][0] == method.gen_id(stream.tasks[r["task_index"]].name) for r in replayed
+    )
+    assert method.history[-1]["mode"] == "real" and method.history[-1]["kept"] == 10
+
+
+def test_gamma_zero_replays_nothing(base_learner, stream):
+    method = make_method(base_learner, gamma=0.0)
+    for task in stream.tasks[:2]:
+        method.grow(task)
+    task = stream.tasks[1]
+    rows = method.before_task(task, method.lm.encode(task, task.split("train")))
+    assert len(rows) == 20 and all("paired" in r for r in rows) and not method.history
+
+
+# ---- sampling ----------------------------------------------------------------------------------------
+def test_generation_is_reproducible_under_a_seed(base_learner, stream):
+    method = make_method(base_learner)
+    method.grow(stream.tasks[0])
+    gen_id = method.gen_id("topic")
+    sampling = SamplingConfig(top_k=20, temperature=1.0, max_length=10, batch_size=3)
+    rng = torch.get_rng_state()
+    first = generate(method.lm, gen_id, 7, sampling, seed=5)
+    assert torch.equal(rng, torch.get_rng_state())  # sampling leaves the training randomness alone
+    assert first == generate(method.lm, gen_id, 7, sampling, seed=5)
+    assert first != generate(method.lm, gen_id, 7, sampling, seed=6)
+    assert len(first) == 7 and all(len(s) == 10 for s in first)
+
+
+def test_cache_is_keyed_by_what_produced_the_samples(base_learner, stream, tmp_path, caplog):
+    def replay(method: Lamol):
+        for task in stream.tasks[:2]:
+            method.grow(task)
+        task = stream.tasks[1]
+        rows = method.before_task(task, method.lm.encode(task, task.split("train")))
+        return rows, method.history[-1]
+
+    cache = str(tmp_path / "cache")
+    rows1, s1 = replay(make_method(base_learner, cache_dir=cache, max_gen_length=8))
+    with caplog.at_level("INFO", logger="lifelong"):
+        rows2, s2 = replay(make_method(base_learner, cache_dir=cache, max_gen_length=8))
+    assert (s1["cache"], s2["cache"]) == ("miss", "hit") and s1["cache_key"] == s2["cache_key"]
+    assert rows1 == rows2
+    assert any("reusing pseudo-samples" in r.message for r in caplog.records)  # never silently
+    _, s3 = replay(make_method(base_learner, cache_dir=cache, max_gen_length=8, gamma=0.3))
+    other = make_method(base_learner, cache_dir=cache, max_gen_length=8)
+    with torch.no_grad():
+        other.lm.lm.get_input_embeddings().weight[5] += 1.0  # another model state
+    _, s4 = replay(other)
+    assert s3["cache"] == s4["cache"] == "miss"
+    assert len({s1["cache_key"], s3["cache_key"], s4["cache_key"]}) == 3
+
+
+# ---- runs --------------------------------------------------------------------------------------------
+RUN = [
+    "model.name=tiny-gpt2",
+    "model.max_length=64",
+    "model.max_answer_length=6",
+    "stream.max_train=16",
+    "stream.max_eval=8",
+    "stream.max_dev=8",
+    "training.epochs=1",
+    "training.bf16=false",
+    "method=lamol",
+    "method_args.max_gen_length=12",
+]
+
+
+def gen_rows(run_dir: Path) -> dict[str, list[float]]:
+    """The GEN rows of the saved embeddings, by token."""
+    session, _ = open_learner(run_dir)
+    tok, emb = session.method.learner.tokenizer, session.method.learner.lm.get_input_embeddings().weight
+    assert emb.shape[0] == len(tok)
+    saved = load_file(str(run_dir / "checkpoint" / "learner.safetensors"))
+    saved_emb = next(
+        v for k, v in saved.items() if k.endswith(("wte.weight", "embed_tokens.weight", "lm_head.weight"))
+    )
+    names = [GEN] + [task_gen_token(t) for t in TASKS]
+    out = {}
+    for name in names:
+        if name in tok.get_vocab():
+            i = tok.convert_tokens_to_ids(name)
+            assert torch.equal(emb[i], saved_emb[i])
+            out[name] = emb[i].tolist()
+    return out
+
+
+def test_task_tokens_survive_checkpoint_resume_and_learn(tmp_path):
+    from lifelong.cli import main
+
+    out = tmp_path / "run"
+    run(load_config(None, [*RUN, "stream.tasks=[topic,sentiment]"]), out=out)
+    after2 = gen_rows(out)
+    assert set(after2) == {GEN, task_gen_token("topic"), task_gen_token("sentiment")}
+    run(load_config(None, [*RUN, "stream.tasks=[topic,sentiment,color]"]), out=out, resume=True)
+    after3 = gen_rows(out)
+    assert set(after3) == set(after2) | {task_gen_token("color")}
+    assert main(["learn", str(out), "--task", "place"]) == 0
+    after4 = gen_rows(out)
+    assert set(after4) == set(after3) | {task_gen_token("place")}
+    session, tasks = open_learner(out)
+    assert [t.name for t in tasks] == TASKS
+    tok = session.method.learner.tokenizer
+    assert [tok.convert_tokens_to_ids(task_gen_token(t)) for t in TASKS] == sorted(
+        tok.convert_tokens_to_ids(task_gen_token(t)) for t in TASKS
+    )
+    history = session.method.history
+    assert [h["stage"] for h in history] == [2, 3, 4]
+    assert history[-1]["requested_per_task"] == {"topic": 2, "sentiment": 1, "color": 1}  # ⌈0.2·16⌉ = 4
+    for stage in ("02-sentiment", "03-color", "04-place"):
+        assert (out / "stages" / stage / "replay_stats.json").is_file()
+
+
+def test_lamol_forgets_less_than_finetune(tmp_path):
+    """Two built-in tasks, long enough for tiny-gpt2 to learn the first. Fine-tuning then answers the
+    topic question with sentiment labels; LAMOL's replayed pseudo-samples keep the topic answers alive.
+    (γ = 1: the tiny model rejects most of its samples, so it needs more of them than a real LM.)"""
+    common = [
+        "model.name=tiny-gpt2",
+        "model.max_length=80",
+        "model.max_answer_length=6",
+        "stream.tasks=[topic,sentiment]",
+        "stream.max_train=200",
+        "stream.max_eval=100",
+        "stream.max_dev=20",
+        "training.epochs=16",
+        "training.lr=3e-3",
+        "training.bf16=false",
+    ]
+    lamol_args = ["method=lamol", "method_args.gamma=1.0", "method_args.max_gen_length=64"]
+    lamol = run(load_config(None, [*common, *lamol_args]), out=tmp_path / "lamol")
+    finetune = run(load_config(None, [*common, "method=finetune"]), out=tmp_path / "finetune")
+    final_lamol, final_ft = lamol["matrix"][-1][0], finetune["matrix"][-1][0]
+    stats = json.loads((tmp_path / "lamol" / "stages" / "02-sentiment" / "replay_stats.json").read_text())
+    assert stats["kept"] > 0
+    assert final_lamol >= final_ft + 0.15, (lamol["matrix"], finetune["matrix"])

@@ -1,0 +1,153 @@
+"""End-to-end behaviour of runs on the built-in stream: forgetting, resume, saved learners."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lifelong.cli import main
+from lifelong.config import load_config
+from lifelong.runs import Session, run
+
+THREE = "stream.tasks=[topic, sentiment, color]"
+
+
+def _run(method: str, out: Path, overrides: list[str], *extra: str) -> dict:
+    cfg = load_config(None, [*overrides, f"method={method}", *extra])
+    return run(cfg, out=out)
+
+
+def test_finetune_forgets_while_replay_and_multitask_forget_less(
+    tmp_path: Path, fast_overrides: list[str]
+) -> None:
+    results = {m: _run(m, tmp_path / m, fast_overrides, THREE) for m in ("finetune", "replay", "multitask")}
+    ft, rp, mt = results["finetune"], results["replay"], results["multitask"]
+    # every task is learned when it is trained ...
+    matrix = np.array(ft["matrix"], dtype=float)
+    assert all(matrix[i + 1, i] > 0.8 for i in range(3))
+    # ... and sequential fine-tuning loses much of it afterwards
+    assert ft["forgetting"] > 0.3
+    assert rp["forgetting"] < ft["forgetting"] - 0.15
+    assert mt["forgetting"] < ft["forgetting"] - 0.15
+    assert mt["acc"] > ft["acc"] + 0.15
+    for name, metrics in results.items():
+        folder = tmp_path / name
+        assert json.loads((folder / "status.json").read_text())["status"] == "complete"
+        for f in (
+            "metrics.json",
+            "matrix.csv",
+            "report.md",
+            "heatmap.png",
+            "task_curves.png",
+            "config.yaml",
+            "environment.json",
+        ):
+            assert (folder / f).exists(), f
+        assert metrics["method"] == name and metrics["tasks"] == ["topic", "sentiment", "color"]
+        assert len(metrics["matrix"]) == 4  # row 0 = before any training
+
+
+def test_resume_reaches_the_same_metrics(
+    tmp_path: Path, fast_overrides: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    overrides = [*fast_overrides, THREE, "method=replay", "training.epochs=2"]
+    straight = run(load_config(None, overrides), out=tmp_path / "straight")
+
+    original = Session.learn_task
+    calls = {"n": 0}
+
+    def killed_on_third(self: Session, task):  # the process dies while training the third task
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self, task)
+
+    monkeypatch.setattr(Session, "learn_task", killed_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        run(load_config(None, overrides), out=tmp_path / "killed")
+    assert not (tmp_path / "killed" / "metrics.json").exists()
+    assert json.loads((tmp_path / "killed" / "status.json").read_text())["status"] == "running"
+    monkeypatch.setattr(Session, "learn_task", original)
+    resumed = run(load_config(None, overrides), out=tmp_path / "killed", resume=True)
+    np.testing.assert_allclose(
+        np.array(resumed["matrix"], float), np.array(straight["matrix"], float), atol=1e-9
+    )
+    assert resumed["acc"] == pytest.approx(straight["acc"])
+
+
+def test_saved_learner_learns_evaluates_and_predicts(
+    tmp_path: Path, fast_overrides: list[str], capsys
+) -> None:
+    out = tmp_path / "learner"
+    assert (
+        main(
+            [
+                "run",
+                "--out",
+                str(out),
+                *sum((["--set", o] for o in fast_overrides), []),
+                "--set",
+                "stream.tasks=[topic, sentiment]",
+            ]
+        )
+        == 0
+    )
+    assert main(["learn", str(out), "--task", "color"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["tasks"] == ["topic", "sentiment", "color"]
+    assert len(metrics["matrix"]) == 4 and metrics["matrix"][3][2] > 0.8  # the new task was learned
+    capsys.readouterr()
+    assert main(["evaluate", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "topic" in printed and "color" in printed
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text(
+        '{"text": "A crimson kite at the seaside; Anna found the pizza awful."}\n{"text": "azure hat in the woods"}\n'
+    )
+    preds = tmp_path / "out.jsonl"
+    assert main(["predict", str(out), "--task", "color", "--input", str(inputs), "--output", str(preds)]) == 0
+    rows = [json.loads(line) for line in preds.read_text().splitlines()]
+    assert [r["prediction"] for r in rows] == ["red", "blue"]
+
+
+def test_text2text_learner_runs_on_a_causal_lm(tmp_path: Path) -> None:
+    cfg = load_config(
+        None,
+        [
+            "model.name=tiny-gpt2",
+            "stream.tasks=[topic]",
+            "stream.max_train=64",
+            "stream.max_eval=16",
+            "training.epochs=1",
+            "model.max_answer_length=4",
+        ],
+    )
+    metrics = run(cfg, out=tmp_path / "t2t")
+    assert metrics["tasks"] == ["topic"] and 0.0 <= metrics["acc"] <= 1.0
+    assert "em" in metrics["matrices"] or "accuracy" in metrics["matrices"]
+
+
+def test_domain_and_class_incremental_heads(tmp_path: Path, fast_overrides: list[str]) -> None:
+    from lifelong.config import ModelConfig
+    from lifelong.data.builtin import builtin_stream
+    from lifelong.models.build import build_learner
+
+    domain = builtin_stream(seed=0, n_train=20, n_eval=10, scenario="domain")
+    learner = build_learner(ModelConfig(name="tiny-bert"), "domain", domain.tasks)
+    for t in domain.tasks:
+        learner.grow(t)
+    assert len(learner.heads) == 1 and learner.heads[0].out_features == len(domain.tasks[0].labels)
+
+    tasks = builtin_stream(seed=0, n_train=20, n_eval=10).tasks
+    learner = build_learner(ModelConfig(name="tiny-bert"), "class", tasks)
+    learner.grow(tasks[0])
+    first = learner.heads[0].weight.detach().clone()
+    learner.grow(tasks[1])
+    assert len(learner.heads) == 1
+    assert learner.heads[0].out_features == len(tasks[0].labels) + len(tasks[1].labels)
+    assert (learner.heads[0].weight[: len(first)] == first).all()  # old classes keep their weights
+    preds = learner.predict(tasks[0], tasks[0].splits["test"][:5])
+    assert all(p in tasks[0].labels + tasks[1].labels for p in preds)
