@@ -29,10 +29,12 @@ def session(method: str, *extra: str) -> tuple[Session, list[Task]]:
 
 
 @torch.no_grad()
-def task_logits(method: Method, task: Task) -> torch.Tensor:
-    """The head's outputs for the task's evaluation inputs, in the state ``eval_context`` gives."""
+def task_logits(method: Method, task: Task, rows: list[dict] | None = None) -> torch.Tensor:
+    """The head's outputs for the task's evaluation inputs (or ``rows``), in the state ``eval_context`` gives.
+
+    Pass ``rows`` to compare two learners: the tiny presets train their tokenizer at every load."""
     learner = method.learner
-    rows = learner.encode(task, task.split(task.eval_split()))
+    rows = rows if rows is not None else learner.encode(task, task.split(task.eval_split()))
     batch = learner.collate(rows)
     was_training = learner.training
     learner.eval()

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import pytest
+import torch
+
+# One thread per test process: tiny models gain nothing from more, and it keeps a loaded machine usable.
+torch.set_num_threads(1)
 
 FAST = [
     "model.name=tiny-bert",
-    "training.epochs=3",
-    "training.lr=2e-3",
+    "training.epochs=5",
+    "training.lr=1e-3",
     "training.batch_size=16",
-    "stream.max_train=240",
+    "model.max_length=64",
+    "stream.max_train=400",
     "stream.max_eval=80",
     "stream.max_dev=40",
 ]

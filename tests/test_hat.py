@@ -54,7 +54,7 @@ def _gates(values: list[list[float]]) -> tuple[torch.nn.Module, HAT, list[HATGat
 def test_sparsity_regulariser_and_consolidation() -> None:
     _, hat, gates = _gates([[0.5, -0.5, 0.0], [1.0, -2.0]])
     s = 2.0
-    a = [torch.sigmoid(s * g.embeddings[0]) for g in gates]
+    a = [torch.sigmoid(s * g.embeddings[0].detach()) for g in gates]
     first = 0.75 * sum(float(x.sum()) for x in a) / 5  # first task: λ·Σa/N
     assert float(hat.regularizer(0, s)) == pytest.approx(first)
 

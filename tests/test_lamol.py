@@ -144,6 +144,18 @@ def test_lm_weight_zero_trains_qa_rows_only(base_learner, stream):
     assert all("paired" not in r for r in rows)
 
 
+def test_long_context_keeps_the_question(base_learner, stream):
+    """Truncation cuts the context's end: pseudo-samples and answers need the question."""
+    task = stream.tasks[0]
+    lm = copy.deepcopy(base_learner)
+    long = stream.tasks[0].split("train")[0]
+    long = type(long)(text=" ".join([long.text] * 10), label=long.label)
+    (ids,) = lm.prompt_ids(task, [long])
+    question = lm.tokenizer(" " + task.question, add_special_tokens=False)["input_ids"]
+    assert len(ids) == lm.max_length - lm.max_answer_length - 1
+    assert ids[-1] == lm.ans_id and ids[-1 - len(question) : -1] == question
+
+
 # ---- parsing -----------------------------------------------------------------------------------------
 A, E, PAD, G = 900, 901, 0, 902
 

@@ -18,13 +18,53 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from lifelong.config import load_config
     from lifelong.runs import run
 
-    config = load_config(args.config, args.set)
+    config = load_config(args.config or default_config_path(), args.set)
     if args.data_dir:
         config.data_dir = args.data_dir
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("runs") / f"{config.method}-{config.model.name}-{stamp}"
     metrics = run(config, out=out, resume=args.resume)
     print(f"ACC {metrics['acc']:.4f}  BWT {metrics['bwt']:+.4f}  forgetting {metrics['forgetting']:.4f}")
+    print(f"report: {out / 'report.md'}")
+    return 0
+
+
+def default_config_path() -> Path:
+    """The packaged default: the built-in offline stream with a tiny BERT (no files needed)."""
+    from importlib.resources import files
+
+    return Path(str(files("lifelong") / "configs" / "builtin.yaml"))
+
+
+QUICKSTART_METHODS = ("finetune", "ewc", "replay", "multitask")
+
+
+def _cmd_quickstart(args: argparse.Namespace) -> int:
+    """Run the baselines on the built-in stream and write one comparison report."""
+    from lifelong.config import load_config
+    from lifelong.evaluation.report import compare_runs, write_text_atomic
+    from lifelong.runs import run
+
+    out = Path(args.out)
+    folders = []
+    for method in QUICKSTART_METHODS:
+        folder = out / method
+        config = load_config(default_config_path(), [f"method={method}", *args.set])
+        done = (folder / "metrics.json").exists()
+        metrics = run(config, out=folder, resume=folder.exists()) if not done else None
+        if metrics:
+            print(f"{method:10s} ACC {metrics['acc']:.3f}  forgetting {metrics['forgetting']:.3f}")
+        folders.append(folder)
+    table = compare_runs(folders)
+    links = "\n".join(f"- [{f.name}]({f.name}/report.md)" for f in folders)
+    report = (
+        "# lifelong quickstart: the built-in offline stream\n\n"
+        "A demo stream generated from a seed (four short-text tasks that label the same kind of sentence by "
+        "different rules), tiny BERT, task-incremental. Not a benchmark.\n\n"
+        f"{table}\n\nPer-run reports (score matrices and plots):\n{links}\n"
+    )
+    write_text_atomic(out / "report.md", report)
+    print(table)
     print(f"report: {out / 'report.md'}")
     return 0
 
@@ -102,6 +142,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from lifelong.data.loaders import load_inputs
     from lifelong.evaluation.report import write_text_atomic
     from lifelong.runs import open_learner
 
@@ -111,9 +152,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise LifelongError(
             f"the learner has not learned a task named {args.task!r}; it knows {[t.name for t in tasks]}"
         )
-    examples = load_examples(
-        Path(args.input), kind=task.kind, fields=None, task_name=task.name, require_label=False
-    )
+    examples = load_inputs(Path(args.input))
     preds = session.method.predict(task, examples)
     lines = [
         json.dumps({"text": ex.text, "prediction": p}, ensure_ascii=False)
@@ -144,12 +183,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="train one model on a stream of tasks and write a run folder")
-    p.add_argument("config", nargs="?", help="YAML config (default: the built-in offline stream)")
+    p.add_argument("config", nargs="?", help="YAML config (default: the built-in offline stream demo)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     p.add_argument("--out", help="run folder (default runs/METHOD-MODEL-seedN)")
     p.add_argument("--data-dir", help="benchmark data root (or env LIFELONG_DATA)")
     p.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("quickstart", help="the demo: baselines on the built-in offline stream, one report")
+    p.add_argument("--out", default="runs/quickstart")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=_cmd_quickstart)
 
     p = sub.add_parser("report", help="compare run folders: the table papers show")
     p.add_argument("run_dirs", nargs="+")

@@ -193,7 +193,8 @@ def model_fingerprint(module: torch.nn.Module) -> str:
         seen.add(tensor.data_ptr())
         h.update(name.encode())
         flat = tensor.detach().cpu().contiguous().reshape(-1)
-        h.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+        if flat.numel():
+            h.update(flat.view(torch.uint8).numpy())  # the buffer itself, no copy
     return h.hexdigest()
 
 

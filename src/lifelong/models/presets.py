@@ -291,6 +291,10 @@ def instantiate(spec: LoadedModel, auto_class: Any) -> Any:
     model = auto_class.from_pretrained(spec.model_path, **kwargs, **torch_dtype)
     cache_to = spec.load_kwargs.get("_cache_to")
     if cache_to and not Path(cache_to, "config.json").exists():
+        # GGUF weights arrive dequantised (float32): drop the quantizer mark so they save as a plain model
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
         tmp = Path(cache_to + ".part")
         model.save_pretrained(tmp)
         spec.tokenizer.save_pretrained(tmp)

@@ -64,15 +64,19 @@ class CausalTextToText(Learner):
         return f"{context} {question}".strip()
 
     def prompt_ids(self, task: Task, examples: list[Example]) -> list[list[int]]:
-        """Token ids of ``context question ANS``; long contexts are cut from the left side of the budget."""
-        budget = self.max_length - self.max_answer_length - 2
+        """Token ids of ``context question ANS``; a long context loses its end, the question is kept
+        (it says what to answer, and LAMOL's pseudo-samples need it)."""
+        budget = max(self.max_length - self.max_answer_length - 2, 0)
         texts = [self.prompt_text(task, ex) for ex in examples]
         ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
         out = []
-        for seq in ids:
+        for ex, seq in zip(examples, ids, strict=True):
             if len(seq) > budget:
                 self.warn_truncation(len(seq))
-                seq = seq[:budget]
+                question = ex.question if ex.question is not None else (task.question or "")
+                q = self.tokenizer(" " + question, add_special_tokens=False)["input_ids"] if question else []
+                q = q[len(q) - min(len(q), budget) :]
+                seq = seq[: budget - len(q)] + q
             out.append(seq + [self.ans_id])
         return out
 

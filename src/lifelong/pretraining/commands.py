@@ -76,7 +76,7 @@ def apply_overrides(cfg: Any, assignments: list[str] | None, prefix: str = "") -
             if part not in known:
                 where = ".".join(parts[:depth])
                 close = difflib.get_close_matches(part, known, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
+                hint = f" Did you mean {'.'.join([*parts[:depth], close[0]])!r}?" if close else ""
                 raise ConfigError(
                     f"unknown config key {prefix}{key!r}{f' (in section {where})' if where else ''}.{hint} "
                     f"Known keys: {', '.join(known)}"
@@ -101,16 +101,28 @@ def _print(data: Any) -> None:
 
 def cmd_pretrain(cfg: PretrainConfig) -> int:
     result = pretrain(cfg)
-    _print({"out": result.out, "steps": result.steps, "resets": len(result.resets),
+    _print(
+        {
+            "out": result.out,
+            "steps": result.steps,
+            "resets": len(result.resets),
             "final_loss": result.losses[-1][1] if result.losses else None,
-            "tokens_per_second": round(result.tokens_per_second, 1)})  # fmt: skip
+            "tokens_per_second": round(result.tokens_per_second, 1),
+        }
+    )
     return 0
 
 
 def cmd_adapt_language(cfg: LanguageAdaptConfig) -> int:
     result = adapt_language(cfg)
-    _print({"out": result.out, "steps": result.steps, "final_mlm_loss": result.curve.mlm_loss[-1],
-            "final": result.final})  # fmt: skip
+    _print(
+        {
+            "out": result.out,
+            "steps": result.steps,
+            "final_mlm_loss": result.curve.mlm_loss[-1],
+            "final": result.final,
+        }
+    )
     return 0
 
 

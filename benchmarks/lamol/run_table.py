@@ -1,0 +1,263 @@
+"""The LAMOL table: every method variant on the same streams, one run at a time, then Markdown tables.
+
+Streams: text classification (MbPA++ orders i and iv) and the decaNLP-style SST/SQuAD/WOZ stream in
+two orders, all with smollm2-135m. Variants: finetune, multitask, EWC, LAMOL with the shared GEN token,
+LAMOL with task tokens, LAMOL with γ = 0 (LM loss, no replay) and LAMOL_real (real old examples).
+
+    python benchmarks/lamol/run_table.py --out runs/lamol-table --data-dir /work/shared/data
+    python benchmarks/lamol/run_table.py --smoke --out /tmp/lamol-smoke   # a few examples per task
+
+A finished run is skipped and a killed one resumed, so the script can be restarted at any time.
+Outputs in --out: one run folder per stream/variant, ``tables.md`` (``lifelong report`` per stream with
+the variants named, the decaNLP per-task metrics, the replay statistics) and ``timings.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+CONFIGS = HERE.parents[1] / "configs" / "lamol"
+
+STREAMS: dict[str, dict[str, Any]] = {
+    "tc-i": {"config": "tc.yaml", "order": "i"},
+    "tc-iv": {"config": "tc.yaml", "order": "iv"},
+    "decanlp-sst-squad-woz": {"config": "decanlp.yaml", "order": "sst-squad-woz"},
+    "decanlp-woz-squad-sst": {"config": "decanlp.yaml", "order": "woz-squad-sst"},
+}
+LAMOL = {"lm_weight": 0.25, "gamma": 0.2, "task_tokens": True}
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "finetune": ("finetune", {}),
+    "multitask": ("multitask", {}),
+    "ewc": ("ewc", {}),
+    "lamol-gen": ("lamol", {**LAMOL, "task_tokens": False}),
+    "lamol-task": ("lamol", LAMOL),
+    "lamol-gamma0": ("lamol", {**LAMOL, "gamma": 0.0}),
+    "lamol-real": ("lamol", {**LAMOL, "real_samples": True}),
+}
+# per-task subsets for about two hours on 2 CPU cores (see README.md for the measurements)
+SIZES = {
+    "tc": {"max_train": 24, "max_eval": 16, "epochs": 2},
+    "decanlp": {"max_train": 24, "max_eval": 16, "epochs": 2},
+}
+SMOKE = {"max_train": 4, "max_eval": 4, "epochs": 1}
+DECANLP_METRIC_NAMES = {"accuracy": "EM", "f1": "nF1", "ds_em": "dsEM"}
+
+
+def run_config(stream: str, variant: str, args: argparse.Namespace) -> dict[str, Any]:
+    spec = STREAMS[stream]
+    config = yaml.safe_load((CONFIGS / spec["config"]).read_text())
+    family = "tc" if spec["config"] == "tc.yaml" else "decanlp"
+    sizes = SMOKE if args.smoke else SIZES[family]
+    method, method_args = VARIANTS[variant]
+    base_args = config.get("method_args") or {}  # LAMOL's generation settings for this stream
+    config["method"] = method
+    config["method_args"] = {**base_args, **method_args} if method == "lamol" else copy.deepcopy(method_args)
+    config["stream"]["order"] = spec["order"]
+    config["stream"]["max_train"] = args.max_train or sizes["max_train"]
+    config["stream"]["max_eval"] = args.max_eval or sizes["max_eval"]
+    config["training"]["epochs"] = args.epochs or sizes["epochs"]
+    config["seed"] = args.seed
+    if args.data_dir:
+        config["data_dir"] = str(args.data_dir)
+    return config
+
+
+def status(run_dir: Path) -> str | None:
+    try:
+        return json.loads((run_dir / "status.json").read_text()).get("status")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def run_one(stream: str, variant: str, args: argparse.Namespace, timings: dict[str, Any]) -> bool:
+    run_dir = args.out / stream / variant
+    if status(run_dir) == "complete" and (run_dir / "metrics.json").is_file():
+        print(f"[skip] {stream}/{variant}: complete", flush=True)
+        return True
+    config_path = args.out / stream / f"{variant}.yaml"
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(yaml.safe_dump(run_config(stream, variant, args), sort_keys=False))
+    cmd = [sys.executable, "-m", "lifelong", "run", str(config_path), "--out", str(run_dir)]
+    if (run_dir / "config.yaml").is_file():
+        cmd.append("--resume")
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(args.threads),
+        "TQDM_DISABLE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    print(f"[run] {stream}/{variant}: {' '.join(cmd)}", flush=True)
+    if args.dry_run:
+        return True
+    start = time.time()
+    with open(args.out / stream / f"{variant}.log", "a") as log:
+        done = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    seconds = time.time() - start
+    timings[f"{stream}/{variant}"] = {"seconds": round(seconds, 1), "returncode": done.returncode}
+    (args.out / "timings.json").write_text(json.dumps(timings, indent=1))
+    print(f"[{'ok' if done.returncode == 0 else 'FAILED'}] {stream}/{variant} in {seconds:.0f}s", flush=True)
+    return done.returncode == 0
+
+
+# ---- tables -----------------------------------------------------------------------------------------
+def report_table(stream: str, variants: list[str], out: Path) -> str:
+    """``lifelong report`` over the stream's runs, with each row named by its variant."""
+    dirs = [out / stream / v for v in variants if (out / stream / v / "metrics.json").is_file()]
+    if not dirs:
+        return "(no finished runs)\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "lifelong", "report", *map(str, dirs)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = done.stdout.strip().splitlines()
+    names = [d.name for d in dirs]
+    body = [f"| {name} |" + line.split("|", 2)[2] for name, line in zip(names, lines[2:], strict=True)]
+    return "\n".join([*lines[:2], *body]) + "\n"
+
+
+def _task_metrics(run_dir: Path) -> list[tuple[str, str]]:
+    progress = json.loads((run_dir / "checkpoint" / "progress.json").read_text())
+    return [(t["name"], t["metric"]) for t in progress["tasks"]]
+
+
+def per_task_table(stream: str, variants: list[str], out: Path) -> str:
+    """Final score of every task in its own metric (decaNLP: SST EM, SQuAD nF1, WOZ dsEM) and the mean."""
+    rows, header = [], None
+    for v in variants:
+        run_dir = out / stream / v
+        if not (run_dir / "metrics.json").is_file():
+            continue
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        tasks = _task_metrics(run_dir)
+        order = sorted(tasks)
+        header = header or ["Variant", *(f"{n} {DECANLP_METRIC_NAMES.get(m, m)}" for n, m in order), "mean"]
+        final = {}
+        for j, (name, metric) in enumerate(tasks):
+            value = metrics["matrices"][metric][-1][j]
+            final[name] = None if value is None else 100 * value
+        values = [final[n] for n, _ in order]
+        mean = sum(x for x in values if x is not None) / max(1, sum(x is not None for x in values))
+        rows.append([v, *("n/a" if x is None else f"{x:.1f}" for x in values), f"{mean:.1f}"])
+    if header is None:
+        return "(no finished runs)\n"
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+
+
+def replay_table(stream: str, variants: list[str], out: Path) -> str:
+    """Per LAMOL stage: samples asked for and kept, the rejection rate, each old task's share, speed."""
+    header = [
+        "Variant",
+        "stage",
+        "mode",
+        "requested",
+        "kept",
+        "rejected %",
+        "share per task",
+        "gen tokens/s",
+        "cache",
+    ]
+    rows = []
+    for v in variants:
+        for path in sorted((out / stream / v / "stages").glob("*/replay_stats.json")):
+            s = json.loads(path.read_text())
+            share = ", ".join(f"{k} {100 * x:.0f}%" for k, x in s.get("share_per_task", {}).items()) or "-"
+            speed = s.get("tokens_per_s")
+            rows.append(
+                [
+                    v,
+                    path.parent.name,
+                    s["mode"],
+                    str(s["requested"]),
+                    str(s["kept"]),
+                    f"{100 * s['rejection_rate']:.0f}",
+                    share,
+                    f"{speed:.0f}" if speed else "-",
+                    s.get("cache", "-"),
+                ]
+            )
+    if not rows:
+        return "(no replay)\n"
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+
+
+def write_tables(
+    streams: list[str], variants: list[str], args: argparse.Namespace, timings: dict[str, Any]
+) -> Path:
+    parts = [
+        "# LAMOL benchmark table",
+        "",
+        f"Model smollm2-135m, seed {args.seed}; sizes: {'smoke ' if args.smoke else ''}"
+        f"{json.dumps(SMOKE if args.smoke else SIZES)} (overrides: max_train={args.max_train}, "
+        f"max_eval={args.max_eval}, epochs={args.epochs}). Scores in %.",
+    ]
+    for stream in streams:
+        parts += ["", f"## {stream}", "", "### lifelong report (primary metric of the first task)", ""]
+        parts += [report_table(stream, variants, args.out)]
+        parts += [
+            "### Final score per task, each in its own metric",
+            "",
+            per_task_table(stream, variants, args.out),
+        ]
+        parts += ["### Replayed samples per stage", "", replay_table(stream, variants, args.out)]
+    if timings:
+        total = sum(t["seconds"] for t in timings.values())
+        parts += ["", f"## Wall time: {total / 60:.1f} min", ""]
+        parts += [
+            f"- {k}: {t['seconds']:.0f}s" + (" (failed)" if t["returncode"] else "")
+            for k, t in timings.items()
+        ]
+    path = args.out / "tables.md"
+    path.write_text("\n".join(parts) + "\n")
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path("runs/lamol-table"))
+    ap.add_argument("--data-dir", type=Path, default=os.environ.get("LIFELONG_DATA", "/work/shared/data"))
+    ap.add_argument("--streams", nargs="+", default=list(STREAMS), choices=list(STREAMS))
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--smoke", action="store_true", help=f"a few examples per task: {SMOKE}")
+    ap.add_argument("--max-train", type=int, help="examples per task (overrides the sizes)")
+    ap.add_argument("--max-eval", type=int, help="test examples per task (overrides the sizes)")
+    ap.add_argument("--epochs", type=int)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--threads", type=int, default=2, help="OMP_NUM_THREADS of each run (1 on a busy machine)"
+    )
+    ap.add_argument("--dry-run", action="store_true", help="write the configs and print the commands only")
+    ap.add_argument("--tables-only", action="store_true", help="rebuild tables.md from finished runs")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    timings_path = args.out / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    failed = []
+    if not args.tables_only:
+        for stream in args.streams:  # one run at a time: the machine is shared
+            for variant in args.variants:
+                if not run_one(stream, variant, args, timings):
+                    failed.append(f"{stream}/{variant}")
+    if not args.dry_run:
+        print(f"tables: {write_tables(args.streams, args.variants, args, timings)}")
+    if failed:
+        print(f"failed runs (see their .log): {', '.join(failed)}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
