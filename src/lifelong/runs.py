@@ -161,6 +161,15 @@ def _before_any_training(session: Session, tasks: list[Task]) -> None:
 
 
 def _prepare_run_dir(run_dir: Path, resume: bool) -> None:
+    from accelerate import PartialState
+
+    state = PartialState()  # under torchrun, only the main process checks and creates the folder
+    if state.is_main_process:
+        _check_run_dir(run_dir, resume)
+    state.wait_for_everyone()
+
+
+def _check_run_dir(run_dir: Path, resume: bool) -> None:
     if run_dir.exists() and any(run_dir.iterdir()) and not resume:
         raise LifelongError(
             f"run folder {run_dir} already exists; pass --resume to continue it or choose another --out"

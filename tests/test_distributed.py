@@ -1,0 +1,43 @@
+"""The same run as two processes (torchrun, gloo on CPU) reaches the same metrics as one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SETTINGS = [
+    "model.name=tiny-bert",
+    "model.max_length=64",
+    "stream.tasks=[topic, sentiment]",
+    "stream.max_train=320",
+    "stream.max_eval=80",
+    "training.epochs=4",
+    "training.lr=1e-3",
+    "training.batch_size=16",
+    "method=replay",
+]
+
+
+def _cli(prefix: list[str], out: Path) -> dict:
+    args = [*prefix, "run", "--out", str(out)]
+    for s in SETTINGS:
+        args += ["--set", s]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_two_processes_match_one_process(tmp_path: Path) -> None:
+    one = _cli([sys.executable, "-m", "lifelong"], tmp_path / "one")
+    two = _cli(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517", "-m", "lifelong"],
+        tmp_path / "two",
+    )
+    assert one["tasks"] == two["tasks"]
+    assert abs(one["acc"] - two["acc"]) < 0.06, (one["matrix"], two["matrix"])
+    for a, b in zip(one["final_scores"], two["final_scores"], strict=True):
+        assert abs(a - b) < 0.1
