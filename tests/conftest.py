@@ -14,7 +14,7 @@ FAST = [
     "training.lr=1e-3",
     "training.batch_size=16",
     "model.max_length=64",
-    "stream.max_train=400",
+    "stream.max_train=600",
     "stream.max_eval=80",
     "stream.max_dev=40",
 ]

@@ -12,8 +12,8 @@ from _plugins_util import masked_weights, session, task_logits
 from safetensors.torch import load_file
 
 from lifelong.cli import main
-from lifelong.models.plugins import KnowledgeSharing, TaskSelector, TransferRouter, plugins
 from lifelong.data.task import Task
+from lifelong.models.plugins import KnowledgeSharing, TaskSelector, TransferRouter, plugins
 from lifelong.runs import Session, open_learner
 
 

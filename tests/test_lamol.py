@@ -230,6 +230,10 @@ def test_real_samples_replay_the_same_number_of_real_examples(base_learner, stre
         r["paired"][0]["input_ids"][0] == method.gen_id(stream.tasks[r["task_index"]].name) for r in replayed
     )
     assert method.history[-1]["mode"] == "real" and method.history[-1]["kept"] == 10
+    method.config.gamma = 0.05  # one sample for two old tasks: the second one's share is zero
+    rows = method.before_task(task, method.lm.encode(task, task.split("train")))
+    assert [r["task_index"] for r in rows if r.get("replayed")] == [0]
+    assert method.history[-1]["requested_per_task"] == {"topic": 1, "sentiment": 0}
 
 
 def test_gamma_zero_replays_nothing(base_learner, stream):

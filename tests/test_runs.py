@@ -33,7 +33,7 @@ def test_finetune_forgets_while_replay_and_multitask_forget_less(
     assert ft["forgetting"] > 0.3
     assert rp["forgetting"] < ft["forgetting"] - 0.15
     assert mt["forgetting"] < ft["forgetting"] - 0.15
-    assert mt["acc"] > ft["acc"] + 0.15
+    assert mt["acc"] > ft["acc"] + 0.1
     for name, metrics in results.items():
         folder = tmp_path / name
         assert json.loads((folder / "status.json").read_text())["status"] == "complete"

@@ -6,6 +6,7 @@ bench=${1:-tc}
 seed=${2:-0}
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-$here/../out/baselines/$bench-seed$seed}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # one core per benchmark; two benchmarks share the machine
 export LIFELONG_DATA=${LIFELONG_DATA:-$here/../../../shared/data}
 mkdir -p "$out"
 for method in finetune replay ewc separate multitask; do

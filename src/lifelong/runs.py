@@ -32,7 +32,7 @@ from lifelong.methods.base import Method, build_method_config
 from lifelong.models.build import build_learner
 from lifelong.training.checkpoint import load_weights, read_progress, save_checkpoint
 from lifelong.training.context import RunContext, make_accelerator
-from lifelong.training.trainer import train_task
+from lifelong.training.trainer import task_seed, train_task
 
 log = logging.getLogger("lifelong")
 STATUS = "status.json"
@@ -52,6 +52,7 @@ class Session:
     # ---- one task --------------------------------------------------------------------------
     def learn_task(self, task: Task) -> None:
         t = len(self.method.tasks)  # 0-based index of the new task = number of stages done
+        set_seed(task_seed(self.config.seed, t) + 1)  # new heads/tokens start the same after a resume
         self.method.grow(task)
         self.scores.add_task(task.name)
         if t > 0:  # the current model on the new task before training on it (for forward transfer)

@@ -117,6 +117,8 @@ class Lamol(Method):
         kept: Counter[str] = Counter()
         shown: list[dict[str, Any]] = []
         for name, n in quota.items():
+            if n <= 0:  # fewer samples than old tasks: the later ones get none
+                continue
             old = next(t for t in self.tasks if t.name == name)
             pool = old.split("train")
             for row in self.lm.encode(old, rng.sample(pool, min(n, len(pool)))):

@@ -1,5 +1,7 @@
 """Experience replay: a memory of real examples, a fixed number per task, trained together with
-each new task's data."""
+each new task's data. The memory is small, so its rows are repeated until they make up
+``replay_ratio`` of what the model trains on: old tasks are rehearsed all through the new task, as
+in experience replay with a memory batch joined to every batch (Chaudhry et al., 2019)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from lifelong.models.base import Row
 
 @dataclass
 class ReplayConfig(MethodConfig):
-    memory_per_task: int = 50  # rows kept from each finished task
+    memory_per_task: int = 50  # rows kept from each finished task (the budget)
+    replay_ratio: float = 0.25  # share of training rows drawn from memory (rows repeat as needed)
 
 
 @register_method("replay")
@@ -26,7 +29,12 @@ class Replay(Method):
         self.memory: dict[str, list[Row]] = {}
 
     def before_task(self, task: Task, rows: list[Row]) -> list[Row]:
-        return rows + [r for kept in self.memory.values() for r in kept]
+        memory = [r for kept in self.memory.values() for r in kept]
+        if not memory:
+            return rows
+        ratio = min(max(self.config.replay_ratio, 0.0), 0.95)
+        wanted = max(len(memory), round(ratio * len(rows) / (1 - ratio)))
+        return rows + [memory[i % len(memory)] for i in range(wanted)]
 
     def after_task(self, task: Task, rows: list[Row]) -> None:
         own = [r for r in rows if not r.get("replayed")]

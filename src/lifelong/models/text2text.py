@@ -27,7 +27,9 @@ class CausalTextToText(Learner):
         self.lm = lm
         self.max_answer_length = max_answer_length
         self.group_weights: list[float] = [1.0]  # weight of each row group in the loss
-        self.add_special_tokens([ANS, EOS])
+        self.add_special_tokens([ANS])
+        # EOS starts as the model's own end token: a pretrained LM already knows where an answer ends
+        self.add_special_tokens([EOS], init_from=tokenizer.eos_token)
         self.ans_id = tokenizer.convert_tokens_to_ids(ANS)
         self.eos_id = tokenizer.convert_tokens_to_ids(EOS)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
@@ -45,16 +47,15 @@ class CausalTextToText(Learner):
             if len(self.tokenizer) > old_n:
                 self.lm.resize_token_embeddings(len(self.tokenizer), mean_resizing=False)
                 emb = self.lm.get_input_embeddings()
+                source = self.tokenizer.convert_tokens_to_ids(init_from) if init_from else None
                 with torch.no_grad():
-                    src = (
-                        emb.weight[self.tokenizer.convert_tokens_to_ids(init_from)]
-                        if init_from
-                        else emb.weight[:old_n].mean(0)
+                    emb.weight[old_n:] = (
+                        emb.weight[source] if source is not None else emb.weight[:old_n].mean(0)
                     )
-                    emb.weight[old_n:] = src
                     out = self.lm.get_output_embeddings()
                     if out is not None and out.weight is not emb.weight:
-                        out.weight[old_n:] = out.weight[:old_n].mean(0)
+                        out_rows = out.weight[source] if source is not None else out.weight[:old_n].mean(0)
+                        out.weight[old_n:] = out_rows
         return self.tokenizer.convert_tokens_to_ids(tokens)
 
     # ---- data --------------------------------------------------------------------------------

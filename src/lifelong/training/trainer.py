@@ -53,7 +53,7 @@ def train_task(
     bar = tqdm(
         total=n_batches * cfg.epochs,
         desc=f"train {task.name}",
-        disable=not acc.is_local_main_process,
+        disable=None if acc.is_local_main_process else True,  # None: off when not a terminal
         leave=False,
     )
     for epoch in range(cfg.epochs):
