@@ -252,10 +252,10 @@ def test_generation_is_reproducible_under_a_seed(base_learner, stream):
     gen_id = method.gen_id("topic")
     sampling = SamplingConfig(top_k=20, temperature=1.0, max_length=10, batch_size=3)
     rng = torch.get_rng_state()
-    first = generate(method.lm, gen_id, 7, sampling, seed=5)
+    first = generate(method.lm, [gen_id] * 7, sampling, seed=5)
     assert torch.equal(rng, torch.get_rng_state())  # sampling leaves the training randomness alone
-    assert first == generate(method.lm, gen_id, 7, sampling, seed=5)
-    assert first != generate(method.lm, gen_id, 7, sampling, seed=6)
+    assert first == generate(method.lm, [gen_id] * 7, sampling, seed=5)
+    assert first != generate(method.lm, [gen_id] * 7, sampling, seed=6)
     assert len(first) == 7 and all(len(s) == 10 for s in first)
 
 

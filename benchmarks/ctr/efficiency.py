@@ -7,7 +7,8 @@ they grow with the number of tasks already learned.
 Each (method, number of tasks) point runs in its own process (so its peak RSS is its own): the learner
 grows T tasks (earlier tasks consolidated, as after training them), then the real trainer (``train_task``,
 with every hook of the method) runs ``--steps`` batches of fixed-length inputs on the T-th task after a
-warm-up. Reported: seconds per optimizer step, peak RSS, the bytes autograd keeps for backward in one step
+warm-up. Reported: wall and CPU seconds per optimizer step (CPU time, summed over threads, is the
+steadier measure on a shared machine), peak RSS, the bytes autograd keeps for backward in one step
 (activation memory), trainable and total parameters.
 """
 
@@ -63,14 +64,15 @@ def measure(method_name: str, n_tasks: int, args: argparse.Namespace) -> dict[st
     train_task(method, last, n_tasks - 1, warm, ctx)  # warm-up (allocations, kernels)
 
     saved_bytes = activation_bytes(method, learner, rows[: args.batch_size])
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     stats = train_task(method, last, n_tasks - 1, rows, ctx)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     trainable = sum(p.numel() for p in method.trainable_parameters())
     return {
         "method": method_name,
         "tasks": n_tasks,
         "s_per_step": seconds / max(stats["updates"], 1),
+        "cpu_s_per_step": cpu_seconds / max(stats["updates"], 1),  # all threads; steadier on a busy machine
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "activation_mb": saved_bytes / 2**20,
         "trainable_params": trainable,
@@ -133,7 +135,8 @@ def main() -> None:
             row = json.loads(done.stdout.strip().splitlines()[-1])
             results.append(row)
             print(
-                f"{method:12s} T={n:2d}  {row['s_per_step']:.3f} s/step  peak RSS {row['peak_rss_mb']:.0f} MB  "
+                f"{method:12s} T={n:2d}  {row['s_per_step']:.3f} s/step  "
+                f"{row.get('cpu_s_per_step', float('nan')):.3f} CPU s/step  peak RSS {row['peak_rss_mb']:.0f} MB  "
                 f"activations {row['activation_mb']:.0f} MB  trainable {row['trainable_params'] / 1e6:.2f}M",
                 flush=True,
             )
@@ -144,7 +147,8 @@ def main() -> None:
         "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r['method']} | {r['tasks']} | {r['s_per_step']:.3f} | {r['peak_rss_mb']:.0f} | "
+        f"| {r['method']} | {r['tasks']} | {r['s_per_step']:.3f} | {r.get('cpu_s_per_step', float('nan')):.3f} | "
+        f"{r['peak_rss_mb']:.0f} | "
         f"{r['activation_mb']:.0f} | {r['trainable_params'] / 1e6:.2f}M |"
         for r in results
     ]

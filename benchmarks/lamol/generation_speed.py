@@ -23,7 +23,7 @@ from lifelong.models.build import build_learner
 
 def sample_speed(learner, gen_id: int, n: int, sampling: SamplingConfig) -> dict[str, float]:
     start = time.perf_counter()
-    samples = generate(learner, gen_id, n, sampling, seed=0)
+    samples = generate(learner, [gen_id] * n, sampling, seed=0)
     seconds = time.perf_counter() - start
     tokens = sum(generated_length(s, learner.eos_id) for s in samples)
     return {
@@ -77,7 +77,7 @@ def main() -> None:
     }
     one = SamplingConfig(max_length=args.max_length, batch_size=1)
     batched = SamplingConfig(max_length=args.max_length, batch_size=args.batch_size)
-    generate(learner, gen_id, 2, SamplingConfig(max_length=4, batch_size=2), seed=1)  # warm-up
+    generate(learner, [gen_id] * 2, SamplingConfig(max_length=4, batch_size=2), seed=1)  # warm-up
     result["generation"] = {
         "one_at_a_time": sample_speed(learner, gen_id, args.samples, one),
         f"batched_{args.batch_size}": sample_speed(learner, gen_id, args.samples, batched),

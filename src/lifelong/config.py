@@ -16,6 +16,7 @@ import yaml
 
 from lifelong.data.stream import StreamConfig
 from lifelong.errors import ConfigError
+from lifelong.evaluation.end_task import EndTaskConfig
 
 
 @dataclass
@@ -49,6 +50,7 @@ class RunConfig:
     method_args: dict[str, Any] = field(default_factory=dict)
     stream: StreamConfig = field(default_factory=lambda: StreamConfig(benchmark="builtin"))
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    end_task: EndTaskConfig = field(default_factory=EndTaskConfig)  # how corpus tasks' end tasks are scored
     seed: int = 0
     data_dir: str | None = None
 

@@ -142,6 +142,7 @@ def open_session(config: RunConfig, stream_tasks: list[Task], scenario: str, run
     learner = build_learner(config.model, scenario, stream_tasks)
     learner.bf16 = config.training.bf16
     learner.eval_batch_size = config.training.eval_batch_size
+    learner.end_task_config = config.end_task  # used by learners that score corpus tasks by their end task
     method_cls.check_compatible(scenario, learner.kind)
     accelerator = make_accelerator(config.training, run_dir)
     learner.to(accelerator.device)

@@ -2,12 +2,16 @@
 
 from lifelong.methods import (  # noqa: F401  (registration)
     adapters,
+    cpt,
     ctr,
+    demix,
     ewc,
     finetune,
     hat,
     lamol,
     multitask,
+    ncl,
+    none,
     replay,
     separate,
 )

@@ -61,6 +61,7 @@ class Method:
     config_class: ClassVar[type[MethodConfig]] = MethodConfig
     scenarios: ClassVar[frozenset[str]] = frozenset({"task", "domain", "class"})
     learner_kinds: ClassVar[frozenset[str]] = frozenset({"classifier", "text2text", "mlm"})
+    trains: ClassVar[bool] = True  # False: a reference that never trains (the trainer skips the task)
 
     def __init__(self, learner: Learner, config: MethodConfig, ctx: RunContext):
         self.learner = learner

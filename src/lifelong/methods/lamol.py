@@ -220,10 +220,9 @@ class Lamol(Method):
             if raw is not None:
                 return raw, {"cache": "hit", "key": key, "seconds": 0.0}
         start = time.perf_counter()
-        raw = {
-            labels[name]: generate(self.lm, self.gen_id(name), n, sampling, seed + k)
-            for k, (name, n) in enumerate(quota.items())
-        }
+        prompts = [self.gen_id(name) for name, n in quota.items() for _ in range(n)]
+        samples = iter(generate(self.lm, prompts, sampling, seed))  # all old tasks in shared batches
+        raw = {labels[name]: [next(samples) for _ in range(n)] for name, n in quota.items()}
         seconds = time.perf_counter() - start
         if cache is not None and key is not None and self.ctx.is_main:
             cache.save(key, parts, raw)

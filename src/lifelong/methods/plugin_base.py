@@ -35,7 +35,7 @@ class PluginMethod(Method):
 
     config_class = PluginConfig
     scenarios = frozenset({"task"})
-    learner_kinds = frozenset({"classifier"})
+    learner_kinds = frozenset({"classifier", "mlm"})
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -63,7 +63,11 @@ class PluginMethod(Method):
 
     # ---- what trains -----------------------------------------------------------------------------
     def head_parameters(self, task: Task) -> list[nn.Parameter]:
-        """The task's own output head (one per task in task-incremental learning)."""
+        """The task's own output head (one per task in task-incremental learning); a learner without
+        per-task heads (the masked LM) says itself what trains with ``task``."""
+        own = getattr(self.learner, "head_parameters", None)
+        if own is not None:
+            return list(own(task))
         heads = getattr(self.learner, "heads", None)
         index = getattr(self.learner, "head_of_task", {}).get(task.name)
         return list(heads[index].parameters()) if heads is not None and index is not None else []

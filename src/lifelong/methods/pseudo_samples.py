@@ -120,21 +120,19 @@ class SamplingConfig:
 
 
 def generate(
-    learner: CausalTextToText, gen_id: int, n: int, sampling: SamplingConfig, seed: int
+    learner: CausalTextToText, gen_ids: Sequence[int], sampling: SamplingConfig, seed: int
 ) -> list[list[int]]:
-    """``n`` samples from ``gen_id`` by top-k sampling: batched, with the KV cache, reproducible.
-
-    The seed applies inside a forked RNG, so sampling leaves the training randomness untouched.
-    """
+    """One sample per generation token in ``gen_ids`` by top-k sampling: batched (across tasks too),
+    with the KV cache, reproducible. The seed applies inside a forked RNG, so sampling leaves the
+    training randomness untouched."""
     device = learner.device
     devices = [device.index or 0] if device.type == "cuda" else []
     out: list[list[int]] = []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        for start in range(0, n, sampling.batch_size):
-            size = min(sampling.batch_size, n - start)
+        for start in range(0, len(gen_ids), sampling.batch_size):
             out += learner.generate_from(
-                [[gen_id]] * size,
+                [[g] for g in gen_ids[start : start + sampling.batch_size]],
                 sampling.max_length,
                 do_sample=True,
                 top_k=sampling.top_k,

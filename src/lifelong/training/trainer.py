@@ -31,6 +31,8 @@ def train_task(
     """Train on ``rows`` (the task's rows plus whatever the method added). Returns simple stats."""
     cfg, acc = ctx.training, ctx.accelerator
     learner = method.learner
+    if not method.trains:  # e.g. ``none``: the untouched pretrained model at every stage
+        return {"loss": float("nan"), "updates": 0, "tokens": 0}
     if not rows:
         raise DataError(f"task {task.name!r}: nothing to train on (empty train split)")
     if cfg.batch_size % acc.num_processes:

@@ -1,0 +1,226 @@
+"""The CPT table: continual masked-LM post-training on DSC domains with minilm-l6, each domain scored by
+few-shot fine-tuning on its end task. Methods: cpt, none, ncl, adapter_ncl, adapter_one (ONE), demix, and
+replay on the masked-LM stream. One run at a time; a finished run is skipped, a killed one resumed.
+
+    python benchmarks/cpt/run_tables.py --out runs/cpt-tables --data-dir /work/shared/data
+    python benchmarks/cpt/run_tables.py --smoke --out /tmp/cpt-smoke --methods cpt none
+    python benchmarks/cpt/run_tables.py --order dsc-6-asc-2 --seeds 0 1   # + SemEval-14 restaurant/laptop
+
+Writes ``tables.md`` in --out: end-task accuracy / macro-F1 final averages, forgetting and the gain over
+``none`` (post-training helps?), the masked-LM loss matrices and their forgetting (loss increase on earlier
+domains), plain verdicts, and ``timings.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+HERE = Path(__file__).resolve().parent
+CONFIG = HERE.parents[1] / "configs" / "cpt" / "dsc.yaml"
+METHODS = ["cpt", "none", "ncl", "adapter_ncl", "adapter_one", "demix", "replay"]
+WHOLE_MODEL = {"ncl", "replay"}  # the whole model post-trains: a small lr
+LR = {"plugins": 1e-3, "whole": 5e-5}
+# about 25-35 min per method on 2 busy CPU cores for 4 domains (smoke: 2 domains x 300 lines took ~400 s for cpt)
+SIZES = {"max_train": 1000, "max_dev": 200, "epochs": 1, "end_max_eval": 300}
+SMOKE = {"max_train": 300, "max_dev": 100, "epochs": 1, "end_max_eval": 200, "tasks": 2}
+
+
+def run_config(method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    config = yaml.safe_load(CONFIG.read_text())
+    sizes = SMOKE if args.smoke else SIZES
+    config["method"] = method
+    config["method_args"] = {}
+    config["seed"] = seed
+    config["stream"]["order"] = args.order
+    config["stream"]["max_train"] = args.max_train or sizes["max_train"]
+    config["stream"]["max_dev"] = sizes["max_dev"]
+    config["training"]["epochs"] = args.epochs or sizes["epochs"]
+    config["training"]["lr"] = LR["whole" if method in WHOLE_MODEL else "plugins"]
+    config["end_task"]["max_eval"] = sizes["end_max_eval"]
+    config["end_task"]["full_data"] = args.full_data
+    config["end_task"]["seed"] = seed
+    n_tasks = args.tasks or sizes.get("tasks")
+    if n_tasks:
+        from lifelong.data.benchmarks import load_benchmark_def
+
+        config["stream"]["tasks"] = load_benchmark_def("cpt-dsc")["orders"][args.order][:n_tasks]
+        config["stream"]["order"] = None
+    if args.data_dir:
+        config["data_dir"] = str(args.data_dir)
+    return config
+
+
+def status(run_dir: Path) -> str | None:
+    try:
+        return json.loads((run_dir / "status.json").read_text()).get("status")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def run_one(method: str, seed: int, args: argparse.Namespace, timings: dict[str, Any]) -> None:
+    key = f"seed{seed}/{method}"
+    run_dir = args.out / key
+    if status(run_dir) == "complete":
+        print(f"[skip] {key}: complete", flush=True)
+        return
+    config_path = args.out / f"seed{seed}" / f"{method}.yaml"
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(yaml.safe_dump(run_config(method, seed, args), sort_keys=False))
+    cmd = [sys.executable, "-m", "lifelong", "run", str(config_path), "--out", str(run_dir)]
+    if (run_dir / "config.yaml").is_file():
+        cmd.append("--resume")
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(args.threads),
+        "TQDM_DISABLE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    print(f"[run] {key}: {' '.join(cmd)}", flush=True)
+    start = time.time()
+    with open(config_path.with_suffix(".log"), "a") as log:
+        done = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    timings[key] = {"seconds": round(time.time() - start, 1), "returncode": done.returncode}
+    (args.out / "timings.json").write_text(json.dumps(timings, indent=1))
+    print(
+        f"[{'ok' if done.returncode == 0 else 'FAILED'}] {key} in {timings[key]['seconds']:.0f}s", flush=True
+    )
+
+
+# ---- tables -----------------------------------------------------------------------------------------
+def _load(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _matrix(metrics: dict[str, Any], name: str) -> np.ndarray:
+    rows = metrics["matrices"][name]
+    return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{100 * x:.1f}"
+
+
+def loss_forgetting(loss: np.ndarray) -> float:
+    """Mean increase of an earlier domain's held-out masked-LM loss from right after its own post-training
+    to the end (0 = nothing forgotten)."""
+    n = loss.shape[1]
+    if n < 2:
+        return float("nan")
+    return float(np.mean([loss[n, j] - loss[j + 1, j] for j in range(n - 1)]))
+
+
+def tables(
+    seed: int, methods: list[str], args: argparse.Namespace
+) -> tuple[str, dict[str, dict[str, float]]]:
+    from lifelong.evaluation.metrics import final_average, forgetting
+
+    runs = {m: r for m in methods if (r := _load(args.out / f"seed{seed}" / m))}
+    if not runs:
+        return "(no finished runs)\n", {}
+    summary: dict[str, dict[str, float]] = {}
+    for m, r in runs.items():
+        acc, f1, loss = _matrix(r, "accuracy"), _matrix(r, "macro_f1"), _matrix(r, "mlm_loss")
+        summary[m] = {
+            "acc": final_average(acc),
+            "mf1": final_average(f1),
+            "forgetting": forgetting(acc),
+            "loss_final": float(np.mean(loss[-1])),
+            "loss_forgetting": loss_forgetting(loss),
+        }
+    base = summary.get("none", {}).get("acc")
+    head = [
+        "Method",
+        "ACC",
+        "MF1",
+        "Forgetting (acc)",
+        "ACC - none",
+        "MLM loss (final avg)",
+        "MLM loss forgetting",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m, s in summary.items():
+        gain = _pct(s["acc"] - base) if base is not None else "n/a"
+        lines.append(
+            f"| {m} | {_pct(s['acc'])} | {_pct(s['mf1'])} | {_pct(s['forgetting'])} | {gain} | "
+            f"{s['loss_final']:.3f} | {s['loss_forgetting']:+.4f} |"
+        )
+    text = "\n".join(lines) + "\n"
+    for m, r in runs.items():
+        tasks = r.get("tasks", [])
+        for name in ("accuracy", "mlm_loss"):
+            M = _matrix(r, name)
+            text += (
+                f"\n{m} {name} (row i: after domain i; row 0: before any)\n\n| stage | "
+                + " | ".join(tasks)
+                + " |\n"
+            )
+            text += "|" + "---|" * (len(tasks) + 1) + "\n"
+            for i, row in enumerate(M):
+                text += f"| {i} | " + " | ".join("" if math.isnan(v) else f"{v:.3f}" for v in row) + " |\n"
+    return text, summary
+
+
+def verdicts(summary: dict[str, dict[str, float]]) -> str:
+    out = []
+    if "none" in summary:
+        for m in ("cpt", "ncl", "demix", "adapter_one"):
+            if m in summary:
+                d = summary[m]["acc"] - summary["none"]["acc"]
+                out.append(
+                    f"- {m} vs none (end-task ACC): {'+' if d >= 0 else ''}{100 * d:.1f} points -> "
+                    f"post-training {'helps' if d > 0 else 'does not help'} here"
+                )
+    for m in ("cpt", "ncl"):
+        if m in summary:
+            f, lf = summary[m]["forgetting"], summary[m]["loss_forgetting"]
+            out.append(
+                f"- {m}: end-task forgetting {_pct(f)}, MLM-loss forgetting {lf:+.4f} "
+                f"({'nothing forgotten' if lf <= 1e-6 else 'FORGETS'} in the masked-LM loss)"
+            )
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path("runs/cpt-tables"))
+    p.add_argument("--data-dir", type=Path, default=None)
+    p.add_argument("--methods", nargs="+", default=METHODS)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--order", default="dsc-4")
+    p.add_argument("--tasks", type=int, default=None, help="only the first N domains of the order")
+    p.add_argument("--max-train", type=int, default=None, help="corpus lines per domain")
+    p.add_argument("--epochs", type=int, default=None, help="post-training epochs per domain")
+    p.add_argument("--full-data", action="store_true", help="end tasks on the full training split")
+    p.add_argument("--smoke", action="store_true")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--tables-only", action="store_true")
+    args = p.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    timings_path = args.out / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    if not args.tables_only:
+        for seed in args.seeds:
+            for method in args.methods:
+                run_one(method, seed, args, timings)
+    text = "# CPT on DSC domains (minilm-l6)\n"
+    for seed in args.seeds:
+        body, summary = tables(seed, args.methods, args)
+        text += f"\n## seed {seed}\n\n{verdicts(summary)}\n{body}"
+    (args.out / "tables.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""End-task fine-tuning (CPT's evaluation protocol): a copy of the post-trained encoder gets a fresh
+classification head and is fine-tuned on the end task's (few-shot) training split, then scored on its test
+split. The caller passes a copy, so the post-trained model itself never changes.
+
+Few-shot by default, as in CPT: 32 training examples when the task has at most 4 classes, otherwise 8 per
+class, sampled with a seed that depends only on (seed, task), so every stage and every method fine-tunes on
+the same examples from the same head initialisation.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from lifelong.data.task import Example, Task
+
+
+@dataclass
+class EndTaskConfig:
+    enabled: bool = True  # False: score corpus tasks by masked-LM loss only
+    full_data: bool = False  # fine-tune on the whole training split instead of a few-shot sample
+    shots: int = 32  # few-shot training examples for tasks with at most ``small_classes`` classes
+    shots_per_class: int = 8  # ... and per class for tasks with more
+    small_classes: int = 4
+    epochs: int = 10
+    batch_size: int = 8
+    lr: float = 3e-5  # the encoder (and its plugins)
+    head_lr: float = 3e-3  # the fresh head: few-shot runs have few steps
+    weight_decay: float = 0.0
+    freeze_backbone: bool = False  # train only the CL-plugins (if any) and the head
+    pooling: str = "mean"
+    max_eval: int | None = None  # cap the end task's test split (stratified, seeded); None: all of it
+    seed: int = 0
+
+
+def few_shot_sample(task: Task, examples: list[Example], cfg: EndTaskConfig) -> list[Example]:
+    """CPT's few-shot training set (or everything with ``full_data``)."""
+    from lifelong.data.stream import subsample
+
+    if cfg.full_data:
+        return list(examples)
+    labels = list(task.labels) or sorted({ex.label or "" for ex in examples})
+    if len(labels) <= cfg.small_classes:
+        return subsample(examples, cfg.shots, cfg.seed, salt=f"few-shot/{task.name}")
+    rng = random.Random(f"{cfg.seed}:few-shot/{task.name}")
+    chosen: list[int] = []
+    for label in labels:
+        idx = [i for i, ex in enumerate(examples) if ex.label == label]
+        chosen += rng.sample(idx, min(cfg.shots_per_class, len(idx)))
+    return [examples[i] for i in sorted(chosen)]
+
+
+def finetune_end_task(
+    encoder: Any, tokenizer: Any, max_length: int, task: Task, cfg: EndTaskConfig, bf16: bool = True
+) -> dict[str, float]:
+    """Fine-tune ``encoder`` (modified in place: pass a copy) on ``task``; its test scores."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    from lifelong.data.stream import subsample
+    from lifelong.evaluation.scoring import score_task
+    from lifelong.models.classifier import EncoderClassifier
+    from lifelong.models.plugins import plugins
+
+    device = next(encoder.parameters()).device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(cfg.seed)  # same head and batch order at every stage: differences are the encoder's
+        clf = EncoderClassifier(encoder, tokenizer, "task", max_length, cfg.pooling)
+        clf.bf16 = bf16
+        clf.grow(task)
+        if cfg.freeze_backbone:
+            keep = {id(p) for plugin in plugins(encoder) for p in plugin.parameters()}
+            for p in encoder.parameters():
+                p.requires_grad_(id(p) in keep)
+        else:
+            for p in encoder.parameters():
+                p.requires_grad_(True)
+        head = list(clf.heads.parameters())
+        body = [p for p in encoder.parameters() if p.requires_grad]
+        groups = [{"params": head, "lr": cfg.head_lr}]
+        if body:
+            groups.append({"params": body, "lr": cfg.lr})
+        optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+        rows = clf.encode(task, few_shot_sample(task, task.split("train"), cfg))
+        order = torch.Generator().manual_seed(cfg.seed)
+        loader = torch.utils.data.DataLoader(
+            rows, batch_size=cfg.batch_size, shuffle=True, collate_fn=clf.collate, generator=order
+        )
+        updates = max(len(loader) * cfg.epochs, 1)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(0.1 * updates), updates)
+        clf.train()
+        for _ in range(cfg.epochs):
+            for batch in loader:
+                batch = {k: v.to(device) for k, v in batch.items()}
+                with clf.autocast():
+                    loss = clf(batch).loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+        test = task.split(task.eval_split())
+        test = subsample(test, cfg.max_eval, cfg.seed, salt=f"{task.name}/test")
+        predictions = clf.predict(task, test)
+    return score_task(task, test, predictions)

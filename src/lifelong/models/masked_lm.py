@@ -1,0 +1,204 @@
+"""Masked-LM learner: post-trains a pretrained masked LM on unlabeled domain corpora (corpus tasks).
+
+A corpus task is scored twice: the masked-LM loss on its held-out text (with a fixed masking seed, so
+every stage sees the same masks), and -- when it has an ``end_task`` -- the accuracy of a *copy* of the
+current encoder fine-tuned on that end task (:mod:`lifelong.evaluation.end_task`). The copy is taken
+inside the method's ``eval_context``, so a CL-plugin model answers with that domain's task mask.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lifelong.data.task import Example, Task
+from lifelong.errors import ConfigError
+from lifelong.models.base import Learner, LearnerOutput, Row
+
+EVAL_MASK_SEED = 1234  # held-out masks are the same at every stage and for every method
+
+
+def mask_tokens(
+    input_ids: torch.Tensor,
+    maskable: torch.Tensor,
+    mask_id: int,
+    vocab_size: int,
+    probability: float = 0.15,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's masking: choose ``probability`` of the maskable tokens; of those 80 % become ``mask_id``,
+    10 % a random token, 10 % stay. Returns (inputs, labels) with labels -100 where nothing is predicted."""
+    labels = input_ids.clone()
+    chosen = (torch.rand(input_ids.shape, generator=generator) < probability) & maskable
+    labels[~chosen] = -100
+    inputs = input_ids.clone()
+    draw = torch.rand(input_ids.shape, generator=generator)
+    to_mask = chosen & (draw < 0.8)
+    to_random = chosen & (draw >= 0.8) & (draw < 0.9)
+    inputs[to_mask] = mask_id
+    random_ids = torch.randint(vocab_size, input_ids.shape, generator=generator)
+    inputs[to_random] = random_ids[to_random]
+    return inputs, labels
+
+
+class MaskedLMLearner(Learner):
+    """An ``AutoModelForMaskedLM`` model learning corpus tasks with the masked-LM objective."""
+
+    kind = "mlm"
+
+    def __init__(self, model: nn.Module, tokenizer: Any, max_length: int, mlm_probability: float = 0.15):
+        super().__init__(tokenizer, max_length)
+        if tokenizer.mask_token_id is None:
+            raise ConfigError("the tokenizer has no mask token; masked-LM post-training needs one")
+        self.model = model
+        self.mlm_probability = mlm_probability
+        self.end_task_config: Any = None  # an EndTaskConfig; set from the run config (None: defaults)
+        self.generator: torch.Generator | None = (
+            None  # masking RNG; None: torch's global RNG (the trainer seeds it)
+        )
+
+    # ---- structure ---------------------------------------------------------------------------
+    def grow(self, task: Task) -> None:
+        if task.kind != "corpus":
+            raise ConfigError(
+                f"task {task.name!r} is {task.kind}; a masked-LM learner post-trains on corpus tasks"
+            )
+        super().grow(task)
+
+    @property
+    def encoder(self) -> nn.Module:
+        """The transformer without the MLM head: what end tasks fine-tune."""
+        return self.model.base_model
+
+    def lm_head(self) -> nn.Module | None:
+        """The MLM head: the one child of the model that is not the encoder (``cls``, ``lm_head`` ...)."""
+        others = [m for m in self.model.children() if m is not self.encoder]
+        return others[0] if len(others) == 1 else None
+
+    def lm_head_parameters(self) -> list[nn.Parameter]:
+        """The head's own parameters (a tied decoder weight is the encoder's word embeddings: excluded)."""
+        head = self.lm_head()
+        if head is None:
+            return []
+        shared = {id(p) for p in self.encoder.parameters()}
+        return [p for p in head.parameters() if id(p) not in shared]
+
+    def head_parameters(self, task: Task) -> list[nn.Parameter]:
+        """What a plugin method trains besides its plugins for ``task``: the MLM head's transform, during
+        the first domain only (a sentence-encoder checkpoint such as minilm-l6 has no pretrained MLM head);
+        frozen afterwards, so later domains cannot change what earlier domains' masks produce."""
+        first = self.task_specs[0].name if self.task_specs else None
+        return self.lm_head_parameters() if task.name == first else []
+
+    # ---- data --------------------------------------------------------------------------------
+    def encode(self, task: Task, examples: list[Example]) -> list[Row]:
+        index = self.task_index(task.name) if any(t.name == task.name for t in self.task_specs) else 0
+        enc = self.tokenizer(
+            [ex.text for ex in examples],
+            truncation=True,
+            max_length=self.max_length,
+            return_special_tokens_mask=True,
+        )
+        full = self.tokenizer([ex.text for ex in examples[:200]], truncation=False)["input_ids"]
+        if any(len(ids) > self.max_length for ids in full):
+            self.warn_truncation(max(len(ids) for ids in full))
+        rows = []
+        for i in range(len(examples)):
+            row: Row = {
+                "input_ids": enc["input_ids"][i],
+                "special": enc["special_tokens_mask"][i],
+                "task_index": index,
+            }
+            rows.append(row)
+        return rows
+
+    def collate(self, rows: list[Row], generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        width = max(len(r["input_ids"]) for r in rows)
+        pad = self.tokenizer.pad_token_id or 0
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        maskable = torch.zeros((len(rows), width), dtype=torch.bool)
+        for i, r in enumerate(rows):
+            n = len(r["input_ids"])
+            ids[i, :n] = torch.tensor(r["input_ids"])
+            attention[i, :n] = 1
+            maskable[i, :n] = torch.tensor(r["special"]) == 0
+        inputs, labels = mask_tokens(
+            ids,
+            maskable,
+            self.tokenizer.mask_token_id,
+            len(self.tokenizer),
+            self.mlm_probability,
+            generator if generator is not None else self.generator,
+        )
+        return {
+            "input_ids": inputs,
+            "attention_mask": attention,
+            "labels": labels,
+            "task_index": torch.tensor([r["task_index"] for r in rows]),
+        }
+
+    # ---- model -------------------------------------------------------------------------------
+    def forward(self, batch: dict[str, torch.Tensor]) -> LearnerOutput:
+        """Loss over the masked tokens; the head runs only at those positions (a 15 % of the vocabulary
+        projection), which is most of the saving over the stock ``*ForMaskedLM`` forward."""
+        labels = batch["labels"]
+        head = self.lm_head()
+        if head is None:
+            out = self.model(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels
+            )
+            return LearnerOutput(loss=out.loss, logits=out.logits)
+        hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])[0]
+        chosen = labels != -100
+        logits = head(hidden[chosen])
+        if logits.shape[0] == 0:
+            return LearnerOutput(loss=hidden.sum() * 0.0, logits=logits)
+        return LearnerOutput(loss=F.cross_entropy(logits.float(), labels[chosen]), logits=logits)
+
+    def predict(self, task: Task, examples: list[Example]) -> list[str]:
+        raise ConfigError(
+            f"task {task.name!r} is a corpus task: it has no answers to predict (its end task is scored by "
+            "fine-tuning a copy of the model)"
+        )
+
+    @torch.no_grad()
+    def mlm_loss(self, task: Task, examples: list[Example], seed: int = EVAL_MASK_SEED) -> float:
+        """Token-weighted masked-LM loss on ``examples`` with masks drawn from a fixed seed."""
+        was_training = self.training
+        self.eval()
+        gen = torch.Generator().manual_seed(seed)
+        rows = self.encode(task, examples)
+        total, count = 0.0, 0
+        for start in range(0, len(rows), self.eval_batch_size):
+            batch = self.collate(rows[start : start + self.eval_batch_size], generator=gen)
+            n = int((batch["labels"] != -100).sum())
+            if n == 0:
+                continue
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            with self.autocast():
+                out = self.forward(batch)
+            total += float(out.loss) * n
+            count += n
+        self.train(was_training)
+        return total / max(count, 1)
+
+    def evaluate(self, task: Task, examples: list[Example]) -> dict[str, float]:
+        """Held-out masked-LM loss (and perplexity); plus the end task's scores when the task has one."""
+        loss = self.mlm_loss(task, examples)
+        scores = {"mlm_loss": loss, "perplexity": math.exp(min(loss, 50.0))}
+        if task.end_task is not None:
+            from lifelong.evaluation.end_task import EndTaskConfig, finetune_end_task
+
+            cfg = self.end_task_config or EndTaskConfig()
+            if cfg.enabled:
+                encoder = copy.deepcopy(self.encoder)  # the post-trained model itself is never touched
+                scores.update(
+                    finetune_end_task(encoder, self.tokenizer, self.max_length, task.end_task, cfg, self.bf16)
+                )
+        return scores
