@@ -160,7 +160,8 @@ class Lamol(Method):
                 reasons[label].append(why)
                 if parsed is None:
                     if len(rejected) < cfg.show_examples:
-                        rejected.append({"asked": label, "reason": why, "text": tok.decode(ids)})
+                        real = ids[: generated_length(ids, self.lm.eos_id)]  # without the padding
+                        rejected.append({"asked": label, "reason": why, "text": tok.decode(real)})
                     continue
                 text = tok.decode(parsed.ids)
                 owner = name if name is not None else attribute(text, old_tasks)

@@ -33,8 +33,9 @@ class RunContext:
 def make_accelerator(training: TrainingConfig, run_dir: Path | None) -> Accelerator:
     from accelerate.utils import DistributedDataParallelKwargs
 
+    # bf16 autocast is applied by the trainer itself: Accelerate's mixed_precision is process-wide
+    # state that cannot change once set, and one process may hold runs with different settings.
     return Accelerator(
-        mixed_precision="bf16" if training.bf16 else "no",
         gradient_accumulation_steps=training.grad_accum,
         split_batches=True,  # batch_size is global: 1 and N processes see the same batches
         log_with=training.trackers or None,

@@ -63,7 +63,8 @@ def train_task(
             info = StepInfo(task_index, epoch, b, n_batches, step)
             with acc.accumulate(model):
                 method.before_forward(info)
-                out = model(batch)
+                with learner.autocast():
+                    out = model(batch)
                 loss = method.loss(batch, out, info)
                 acc.backward(loss)
                 method.after_backward(info)
