@@ -19,8 +19,9 @@ from lifelong.models.base import Row
 class EWCConfig(MethodConfig):
     ewc_lambda: float = 1000.0  # strength of the penalty
     decay: float = 1.0  # online EWC's gamma: how much old importance is kept
-    fisher_rows: int = 256  # training rows used for each Fisher estimate
-    fisher_batch: int = 8
+    fisher_rows: int = 128  # training rows used for each Fisher estimate
+    fisher_batch: int = 1  # 1 = the empirical Fisher (mean of per-example squared gradients);
+    # larger batches square a mean gradient, which underestimates importance by about the batch size
 
 
 @register_method("ewc")
