@@ -83,8 +83,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     print("methods:")
     for name, cls in METHODS.items():
-        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-        print(f"  {name:14s} {doc}")
+        doc = cls.__doc__ or sys.modules[cls.__module__].__doc__ or ""
+        first = " ".join(doc.split()).split(". ")[0].rstrip(".")
+        print(f"  {name:14s} {first[:100]}")
     print("benchmarks:")
     for name in list_benchmarks():
         print(f"  {name}")
