@@ -56,7 +56,7 @@ def test_sparsity_regulariser_and_consolidation() -> None:
     s = 2.0
     a = [torch.sigmoid(s * g.embeddings[0].detach()) for g in gates]
     first = 0.75 * sum(float(x.sum()) for x in a) / 5  # first task: λ·Σa/N
-    assert float(hat.regularizer(0, s)) == pytest.approx(first)
+    assert float(hat.regularizer(0, s).detach()) == pytest.approx(first)
 
     hat.consolidate(0)  # a_prev = max(a_prev, a at s_max)
     assert gates[0].used.tolist() == pytest.approx([1.0, 0.0, 0.5])
@@ -68,7 +68,7 @@ def test_sparsity_regulariser_and_consolidation() -> None:
     a1 = torch.sigmoid(torch.tensor(s * 0.3))
     free = [1 - g.used for g in gates]
     expected = 0.75 * sum(float((a1 * f).sum()) for f in free) / sum(float(f.sum()) for f in free)
-    assert float(hat.regularizer(1, s)) == pytest.approx(expected)
+    assert float(hat.regularizer(1, s).detach()) == pytest.approx(expected)
 
 
 def test_gradient_compensation() -> None:

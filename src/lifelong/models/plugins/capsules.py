@@ -48,15 +48,19 @@ class TaskCapsule(nn.Module):
 
 
 def frozen_capsules(capsules: list[TaskCapsule], x: torch.Tensor) -> torch.Tensor:
-    """Earlier tasks' capsules in one batched product, without gradient: (T, B, L, dim)."""
+    """Earlier tasks' capsules without gradient, (T, B, L, dim): the first layers of all capsules as one
+    matrix product over the shared input, the second layers as one batched product."""
     with torch.no_grad():
-        w1 = torch.stack([c.fc1.weight for c in capsules])  # (T, mid, hidden)
-        b1 = torch.stack([c.fc1.bias for c in capsules])
+        t, mid = len(capsules), capsules[0].fc1.out_features
+        w1 = torch.cat([c.fc1.weight for c in capsules])  # (T*mid, hidden)
+        b1 = torch.cat([c.fc1.bias for c in capsules])
+        h = F.gelu(F.linear(x, w1, b1))  # (B, L, T*mid)
+        b, length = h.shape[:2]
+        h = h.reshape(b * length, t, mid).transpose(0, 1)  # (T, B*L, mid)
         w2 = torch.stack([c.fc2.weight for c in capsules])  # (T, dim, mid)
         b2 = torch.stack([c.fc2.bias for c in capsules])
-        h = F.gelu(torch.einsum("bld,tmd->tblm", x, w1.to(x.dtype)) + b1[:, None, None].to(x.dtype))
-        p = torch.einsum("tblm,tkm->tblk", h, w2.to(h.dtype)) + b2[:, None, None].to(h.dtype)
-        return squash(p)
+        p = torch.baddbmm(b2[:, None].to(h.dtype), h, w2.transpose(1, 2).to(h.dtype))  # (T, B*L, dim)
+        return squash(p.reshape(t, b, length, -1))
 
 
 class TransferRouter(nn.Module):
