@@ -34,7 +34,17 @@ def _cli(prefix: list[str], out: Path) -> dict:
 def test_two_processes_match_one_process(tmp_path: Path) -> None:
     one = _cli([sys.executable, "-m", "lifelong"], tmp_path / "one")
     two = _cli(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517", "-m", "lifelong"],
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29517",
+            "-m",
+            "lifelong",
+        ],
         tmp_path / "two",
     )
     assert one["tasks"] == two["tasks"]

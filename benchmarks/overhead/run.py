@@ -1,6 +1,6 @@
 """Library trainer vs a plain PyTorch loop: same model, same batches, same optimizer; tokens/s and ratio.
 
-    python benchmarks/overhead/run.py --model minilm-l6 --examples 512 --repeats 3
+python benchmarks/overhead/run.py --model minilm-l6 --examples 512 --repeats 3
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ def plain_loop(learner, rows, cfg: TrainingConfig) -> float:
     loader = DataLoader(rows, batch_size=cfg.batch_size, shuffle=True, collate_fn=learner.collate)
     params = [p for p in learner.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup_ratio * len(loader)), len(loader) * cfg.epochs)
+    sched = get_linear_schedule_with_warmup(
+        opt, int(cfg.warmup_ratio * len(loader)), len(loader) * cfg.epochs
+    )
     learner.train()
     start = time.perf_counter()
     for _ in range(cfg.epochs):
