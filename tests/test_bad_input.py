@@ -178,5 +178,7 @@ def test_a_failed_run_is_marked_failed_and_never_looks_finished(tmp_path: Path, 
     )
     assert json.loads((out / "status.json").read_text())["status"] == "failed"
     assert not (out / "metrics.json").exists()
-    # an existing run folder is never overwritten by accident
+    # an existing run folder is never overwritten, nor its status touched, by another run
+    (out / "status.json").write_text('{"status": "running"}')
     _fails(["run", "--set", "stream.tasks=[topic]", "--out", str(out)], capsys, "already exists", "--resume")
+    assert json.loads((out / "status.json").read_text())["status"] == "running"

@@ -254,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _mark_failed(args: argparse.Namespace, why: object) -> None:
     """A run folder left behind by a failure says so, and is never mistaken for a finished run."""
+    from lifelong.errors import RunFolderExistsError
+
+    if isinstance(why, RunFolderExistsError):  # someone else's run: never touch it
+        return
     folder = getattr(args, "out", None) or getattr(args, "learner_dir", None)
     if folder and Path(folder, "status.json").exists():
         from lifelong.runs import write_status

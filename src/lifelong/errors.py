@@ -18,6 +18,10 @@ class DataError(LifelongError):
     """A malformed data file, a missing field, an empty split."""
 
 
+class RunFolderExistsError(LifelongError):
+    """The output folder holds another run; it must be left exactly as it is."""
+
+
 class UnknownNameError(LifelongError):
     """An unknown method, model, task or benchmark name."""
 

@@ -24,7 +24,7 @@ from accelerate.utils import set_seed
 from lifelong.config import RunConfig, build_dataclass
 from lifelong.data.stream import Stream, load_stream, load_task_from_source, resolve_data_dir
 from lifelong.data.task import Task
-from lifelong.errors import LifelongError
+from lifelong.errors import LifelongError, RunFolderExistsError
 from lifelong.evaluation.matrices import ScoreMatrices
 from lifelong.evaluation.runner import evaluate_task
 from lifelong.methods import METHODS
@@ -173,7 +173,7 @@ def _prepare_run_dir(run_dir: Path, resume: bool) -> None:
 
 def _check_run_dir(run_dir: Path, resume: bool) -> None:
     if run_dir.exists() and any(run_dir.iterdir()) and not resume:
-        raise LifelongError(
+        raise RunFolderExistsError(
             f"run folder {run_dir} already exists; pass --resume to continue it or choose another --out"
         )
     if resume and not (run_dir / "config.yaml").exists():
