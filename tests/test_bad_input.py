@@ -182,3 +182,11 @@ def test_a_failed_run_is_marked_failed_and_never_looks_finished(tmp_path: Path, 
     (out / "status.json").write_text('{"status": "running"}')
     _fails(["run", "--set", "stream.tasks=[topic]", "--out", str(out)], capsys, "already exists", "--resume")
     assert json.loads((out / "status.json").read_text())["status"] == "running"
+
+
+def test_unknown_or_missing_tracker_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    _fails(
+        ["run", "--set", "training.trackers=[tensorbored]", "--out", str(tmp_path / "r")],
+        capsys,
+        "tensorbored",
+    )

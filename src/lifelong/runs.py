@@ -144,12 +144,39 @@ def open_session(config: RunConfig, stream_tasks: list[Task], scenario: str, run
     learner.eval_batch_size = config.training.eval_batch_size
     learner.end_task_config = config.end_task  # used by learners that score corpus tasks by their end task
     method_cls.check_compatible(scenario, learner.kind)
+    _check_trackers(config.training.trackers)
     accelerator = make_accelerator(config.training, run_dir)
+    if config.training.trackers:
+        _start_trackers(accelerator, config)
     learner.to(accelerator.device)
     ctx = RunContext(accelerator, config.training, config.seed, run_dir)
     method = method_cls(learner, method_cfg, ctx)
     data_dir = Path(config.data_dir) if config.data_dir else None
     return Session(config, method, ctx, ScoreMatrices(), data_dir, scenario)
+
+
+def _check_trackers(trackers: list[str]) -> None:
+    """TensorBoard / Weights & Biases through Accelerate; an unknown or missing one is a clear error."""
+    from accelerate.utils import is_tensorboard_available, is_wandb_available
+
+    available = {"tensorboard": is_tensorboard_available, "wandb": is_wandb_available}
+    for name in trackers:
+        if name not in available:
+            raise LifelongError(f"training.trackers: unknown tracker {name!r} (use tensorboard or wandb)")
+        if not available[name]():
+            raise LifelongError(f"training.trackers: {name} is not installed (python -m pip install {name})")
+
+
+def _start_trackers(accelerator, config: RunConfig) -> None:
+    flat = {
+        "method": config.method,
+        "model": config.model.name,
+        "seed": config.seed,
+        "lr": config.training.lr,
+        "epochs": config.training.epochs,
+        "batch_size": config.training.batch_size,
+    }
+    accelerator.init_trackers("lifelong", config=flat)
 
 
 def _before_any_training(session: Session, tasks: list[Task]) -> None:
