@@ -123,3 +123,23 @@ def test_summarize():
     assert s["final_scores"] == pytest.approx([0.50, 0.70, 0.85])
     assert all(isinstance(v, float) for v in s["final_scores"])
     assert s["bwt"] == pytest.approx(-0.25)
+
+
+def test_mixed_metric_stream_is_summarised_in_each_tasks_own_metric():
+    from lifelong.data.task import Task
+    from lifelong.evaluation.matrices import ScoreMatrices
+    from lifelong.runs import TASK_METRIC, primary_matrices
+
+    scores = ScoreMatrices()
+    for name in ("sst", "squad"):
+        scores.add_task(name)
+    scores.set(1, "sst", {"accuracy": 0.8})
+    scores.set(2, "sst", {"accuracy": 0.7})
+    scores.set(2, "squad", {"accuracy": 0.1, "f1": 0.4})
+    tasks = [Task("sst", "classification"), Task("squad", "qa", metric="f1")]
+    primary, matrices = primary_matrices(scores, tasks)
+    assert primary == TASK_METRIC
+    assert matrices[TASK_METRIC][2].tolist() == [0.7, 0.4]  # SST by accuracy, SQuAD by its F1
+    assert matrices["accuracy"][2].tolist() == [0.7, 0.1]  # the single-metric matrices stay
+    same, plain = primary_matrices(scores, tasks[:1])
+    assert same == "accuracy" and TASK_METRIC not in plain

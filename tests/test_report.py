@@ -183,7 +183,8 @@ def test_compare_runs_table(tmp_path, no_plots):
     sep = run(tmp_path, "sep", one, "separate")
     lines = compare_runs([ewc, mtl, sep]).strip().splitlines()
     assert (
-        lines[0] == "| Run | ACC | BWT | Forgetting | FWT | sst | ag | yelp | gap to MTL | transfer vs ONE |"
+        lines[0]
+        == "| Run | ACC | BWT | Forgetting | FWT | sst | ag | yelp | gap to MTL | transfer vs ONE (separate) |"
     )
     # ewc: acc 68.3, bwt -25.0, forgetting 25.0, fwt 10.0; gap 90 - 68.3 = 21.7;
     # transfer: mean(50 - 60, 70 - 80, 85 - 80) = -5.0

@@ -14,12 +14,8 @@ domains), plain verdicts, and ``timings.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +23,9 @@ import numpy as np
 import yaml
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from _grid import RunGrid, load_run, matrix, pct  # noqa: E402
+
 CONFIG = HERE.parents[1] / "configs" / "cpt" / "dsc.yaml"
 METHODS = ["cpt", "none", "ncl", "adapter_ncl", "adapter_one", "demix", "replay"]
 WHOLE_MODEL = {"ncl", "replay"}  # the whole model post-trains: a small lr
@@ -61,57 +60,6 @@ def run_config(method: str, seed: int, args: argparse.Namespace) -> dict[str, An
     return config
 
 
-def status(run_dir: Path) -> str | None:
-    try:
-        return json.loads((run_dir / "status.json").read_text()).get("status")
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def run_one(method: str, seed: int, args: argparse.Namespace, timings: dict[str, Any]) -> None:
-    key = f"seed{seed}/{method}"
-    run_dir = args.out / key
-    if status(run_dir) == "complete":
-        print(f"[skip] {key}: complete", flush=True)
-        return
-    config_path = args.out / f"seed{seed}" / f"{method}.yaml"
-    config_path.parent.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(yaml.safe_dump(run_config(method, seed, args), sort_keys=False))
-    cmd = [sys.executable, "-m", "lifelong", "run", str(config_path), "--out", str(run_dir)]
-    if (run_dir / "config.yaml").is_file():
-        cmd.append("--resume")
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": str(args.threads),
-        "TQDM_DISABLE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-    print(f"[run] {key}: {' '.join(cmd)}", flush=True)
-    start = time.time()
-    with open(config_path.with_suffix(".log"), "a") as log:
-        done = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    timings[key] = {"seconds": round(time.time() - start, 1), "returncode": done.returncode}
-    (args.out / "timings.json").write_text(json.dumps(timings, indent=1))
-    print(
-        f"[{'ok' if done.returncode == 0 else 'FAILED'}] {key} in {timings[key]['seconds']:.0f}s", flush=True
-    )
-
-
-# ---- tables -----------------------------------------------------------------------------------------
-def _load(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / "metrics.json"
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _matrix(metrics: dict[str, Any], name: str) -> np.ndarray:
-    rows = metrics["matrices"][name]
-    return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None or math.isnan(x) else f"{100 * x:.1f}"
-
-
 def loss_forgetting(loss: np.ndarray) -> float:
     """Mean increase of an earlier domain's held-out masked-LM loss from right after its own post-training
     to the end (0 = nothing forgotten)."""
@@ -126,12 +74,12 @@ def tables(
 ) -> tuple[str, dict[str, dict[str, float]]]:
     from lifelong.evaluation.metrics import final_average, forgetting
 
-    runs = {m: r for m in methods if (r := _load(args.out / f"seed{seed}" / m))}
+    runs = {m: r for m in methods if (r := load_run(args.out / f"seed{seed}" / m))}
     if not runs:
         return "(no finished runs)\n", {}
     summary: dict[str, dict[str, float]] = {}
     for m, r in runs.items():
-        acc, f1, loss = _matrix(r, "accuracy"), _matrix(r, "macro_f1"), _matrix(r, "mlm_loss")
+        acc, f1, loss = matrix(r, "accuracy"), matrix(r, "macro_f1"), matrix(r, "mlm_loss")
         summary[m] = {
             "acc": final_average(acc),
             "mf1": final_average(f1),
@@ -151,16 +99,16 @@ def tables(
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m, s in summary.items():
-        gain = _pct(s["acc"] - base) if base is not None else "n/a"
+        gain = pct(s["acc"] - base) if base is not None else "n/a"
         lines.append(
-            f"| {m} | {_pct(s['acc'])} | {_pct(s['mf1'])} | {_pct(s['forgetting'])} | {gain} | "
+            f"| {m} | {pct(s['acc'])} | {pct(s['mf1'])} | {pct(s['forgetting'])} | {gain} | "
             f"{s['loss_final']:.3f} | {s['loss_forgetting']:+.4f} |"
         )
     text = "\n".join(lines) + "\n"
     for m, r in runs.items():
         tasks = r.get("tasks", [])
         for name in ("accuracy", "mlm_loss"):
-            M = _matrix(r, name)
+            M = matrix(r, name)
             text += (
                 f"\n{m} {name} (row i: after domain i; row 0: before any)\n\n| stage | "
                 + " | ".join(tasks)
@@ -186,7 +134,7 @@ def verdicts(summary: dict[str, dict[str, float]]) -> str:
         if m in summary:
             f, lf = summary[m]["forgetting"], summary[m]["loss_forgetting"]
             out.append(
-                f"- {m}: end-task forgetting {_pct(f)}, MLM-loss forgetting {lf:+.4f} "
+                f"- {m}: end-task forgetting {pct(f)}, MLM-loss forgetting {lf:+.4f} "
                 f"({'nothing forgotten' if lf <= 1e-6 else 'FORGETS'} in the masked-LM loss)"
             )
     return "\n".join(out) + "\n"
@@ -206,20 +154,21 @@ def main() -> None:
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--tables-only", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help="write the configs and print the commands only")
     args = p.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    timings_path = args.out / "timings.json"
-    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    grid = RunGrid(args.out, args.threads, args.dry_run)
     if not args.tables_only:
         for seed in args.seeds:
             for method in args.methods:
-                run_one(method, seed, args, timings)
+                grid.run(f"seed{seed}/{method}", run_config(method, seed, args))
     text = "# CPT on DSC domains (minilm-l6)\n"
     for seed in args.seeds:
         body, summary = tables(seed, args.methods, args)
         text += f"\n## seed {seed}\n\n{verdicts(summary)}\n{body}"
+    text += "\n".join(grid.wall_time_lines()) + "\n"
     (args.out / "tables.md").write_text(text)
     print(text)
+    grid.exit_if_failed()
 
 
 if __name__ == "__main__":

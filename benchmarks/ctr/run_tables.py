@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +25,9 @@ import numpy as np
 import yaml
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from _grid import RunGrid, load_run, matrix, pct, report_table  # noqa: E402
+
 CONFIGS = HERE.parents[1] / "configs" / "ctr"
 METHODS = ["ctr", "hat", "adapter_ncl", "adapter_one", "finetune", "multitask"]
 OPTIONAL = ["separate"]
@@ -66,63 +66,10 @@ def run_config(bench: str, method: str, seed: int, args: argparse.Namespace) -> 
     return config
 
 
-def status(run_dir: Path) -> str | None:
-    try:
-        return json.loads((run_dir / "status.json").read_text()).get("status")
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def run_one(bench: str, method: str, seed: int, args: argparse.Namespace, timings: dict[str, Any]) -> bool:
-    key = f"{bench}-seed{seed}/{method}"
-    run_dir = args.out / key
-    if status(run_dir) == "complete" and (run_dir / "metrics.json").is_file():
-        print(f"[skip] {key}: complete", flush=True)
-        return True
-    config_path = args.out / f"{bench}-seed{seed}" / f"{method}.yaml"
-    config_path.parent.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(yaml.safe_dump(run_config(bench, method, seed, args), sort_keys=False))
-    cmd = [sys.executable, "-m", "lifelong", "run", str(config_path), "--out", str(run_dir)]
-    if (run_dir / "config.yaml").is_file():
-        cmd.append("--resume")
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": str(args.threads),
-        "TQDM_DISABLE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-    print(f"[run] {key}: {' '.join(cmd)}", flush=True)
-    if args.dry_run:
-        return True
-    start = time.time()
-    with open(config_path.with_suffix(".log"), "a") as log:
-        done = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    seconds = time.time() - start
-    timings[key] = {"seconds": round(seconds, 1), "returncode": done.returncode}
-    (args.out / "timings.json").write_text(json.dumps(timings, indent=1))
-    print(f"[{'ok' if done.returncode == 0 else 'FAILED'}] {key} in {seconds:.0f}s", flush=True)
-    return done.returncode == 0
-
-
-# ---- tables -----------------------------------------------------------------------------------------
-def _load(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / "metrics.json"
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _matrix(metrics: dict[str, Any], name: str) -> np.ndarray:
-    rows = metrics["matrices"][name]
-    return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
-
-
-def method_table(bench: str, seed: int, methods: list[str], args: argparse.Namespace, timings: dict) -> str:
+def method_table(bench: str, seed: int, methods: list[str], args: argparse.Namespace, grid: RunGrid) -> str:
     from lifelong.evaluation.metrics import backward_transfer, final_average, forgetting, transfer_against
 
-    runs = {m: _load(args.out / f"{bench}-seed{seed}" / m) for m in methods}
+    runs = {m: load_run(args.out / f"{bench}-seed{seed}" / m) for m in methods}
     runs = {m: r for m, r in runs.items() if r}
     if not runs:
         return "(no finished runs)\n"
@@ -138,39 +85,23 @@ def method_table(bench: str, seed: int, methods: list[str], args: argparse.Names
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for m, r in runs.items():
-        acc, f1 = _matrix(r, "accuracy"), _matrix(r, "macro_f1")
+        acc, f1 = matrix(r, "accuracy"), matrix(r, "macro_f1")
         cells = [
             m,
-            _pct(final_average(acc)),
-            _pct(final_average(f1)),
-            _pct(forgetting(acc)),
-            _pct(backward_transfer(acc)),
+            pct(final_average(acc)),
+            pct(final_average(f1)),
+            pct(forgetting(acc)),
+            pct(backward_transfer(acc)),
         ]
         for ref in ("adapter_one", "separate"):
             if ref in runs and ref != m:
-                cells.append(_pct(float(np.nanmean(transfer_against(acc, _matrix(runs[ref], "accuracy"))))))
+                cells.append(pct(float(np.nanmean(transfer_against(acc, matrix(runs[ref], "accuracy"))))))
             else:
                 cells.append("n/a")
-        wall = timings.get(f"{bench}-seed{seed}/{m}", {}).get("seconds", r.get("wall_time_s"))
+        wall = grid.timings.get(f"{bench}-seed{seed}/{m}", {}).get("seconds", r.get("wall_time_s"))
         cells.append(f"{wall:.0f}" if wall else "n/a")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def report_table(bench: str, seed: int, methods: list[str], out: Path) -> str:
-    dirs = [
-        out / f"{bench}-seed{seed}" / m
-        for m in methods
-        if (out / f"{bench}-seed{seed}" / m / "metrics.json").is_file()
-    ]
-    if not dirs:
-        return "(no finished runs)\n"
-    done = subprocess.run(
-        [sys.executable, "-m", "lifelong", "report", *map(str, dirs)], capture_output=True, text=True
-    )
-    return (
-        done.stdout if done.returncode == 0 else f"(lifelong report failed: {done.stderr.strip()[-300:]})\n"
-    )
 
 
 def verdict(bench: str, seeds: list[int], args: argparse.Namespace) -> str:
@@ -179,7 +110,9 @@ def verdict(bench: str, seeds: list[int], args: argparse.Namespace) -> str:
 
     def mean_of(method: str, fn) -> float | None:
         values = [
-            fn(_matrix(r, "accuracy")) for s in seeds if (r := _load(args.out / f"{bench}-seed{s}" / method))
+            fn(matrix(r, "accuracy"))
+            for s in seeds
+            if (r := load_run(args.out / f"{bench}-seed{s}" / method))
         ]
         return float(np.mean(values)) if values else None
 
@@ -188,20 +121,20 @@ def verdict(bench: str, seeds: list[int], args: argparse.Namespace) -> str:
     out = []
     if acc["ctr"] is not None and acc["hat"] is not None:
         out.append(
-            f"- CTR {'>=' if acc['ctr'] >= acc['hat'] else '<'} HAT: {_pct(acc['ctr'])} vs {_pct(acc['hat'])}"
+            f"- CTR {'>=' if acc['ctr'] >= acc['hat'] else '<'} HAT: {pct(acc['ctr'])} vs {pct(acc['hat'])}"
         )
     if acc["ctr"] is not None and acc["adapter_one"] is not None:
         out.append(
-            f"- CTR {'>=' if acc['ctr'] >= acc['adapter_one'] else '<'} ONE: {_pct(acc['ctr'])} vs {_pct(acc['adapter_one'])}"
+            f"- CTR {'>=' if acc['ctr'] >= acc['adapter_one'] else '<'} ONE: {pct(acc['ctr'])} vs {pct(acc['adapter_one'])}"
         )
     for m, f in forg.items():
         if f is not None:
-            out.append(f"- {m} forgetting: {_pct(f)} ({'nothing forgotten' if f == 0 else 'FORGOT'})")
+            out.append(f"- {m} forgetting: {pct(f)} ({'nothing forgotten' if f == 0 else 'FORGOT'})")
     return "\n".join(out) + "\n" if out else "(not enough finished runs)\n"
 
 
 def write_tables(
-    benches: list[str], seeds: list[int], methods: list[str], args: argparse.Namespace, timings: dict
+    benches: list[str], seeds: list[int], methods: list[str], args: argparse.Namespace, grid: RunGrid
 ) -> Path:
     sizes = SMOKE if args.smoke else SIZES
     parts = [
@@ -217,15 +150,10 @@ def write_tables(
     for bench in benches:
         parts += ["", f"## {bench}", "", "### Verdict (mean over seeds)", "", verdict(bench, seeds, args)]
         for seed in seeds:
-            parts += [f"### seed {seed}", "", method_table(bench, seed, methods, args, timings)]
-            parts += ["lifelong report:", "", report_table(bench, seed, methods, args.out)]
-    if timings:
-        total = sum(t["seconds"] for t in timings.values())
-        parts += ["", f"## Wall time: {total / 60:.1f} min", ""]
-        parts += [
-            f"- {k}: {t['seconds']:.0f}s" + (" (failed)" if t["returncode"] else "")
-            for k, t in timings.items()
-        ]
+            parts += [f"### seed {seed}", "", method_table(bench, seed, methods, args, grid)]
+            runs = [args.out / f"{bench}-seed{seed}" / m for m in methods]
+            parts += ["lifelong report:", "", report_table(runs)]
+    parts += grid.wall_time_lines()
     path = args.out / "tables.md"
     path.write_text("\n".join(parts) + "\n")
     return path
@@ -247,22 +175,17 @@ def main() -> None:
     ap.add_argument("--dry-run", action="store_true", help="write the configs and print the commands only")
     ap.add_argument("--tables-only", action="store_true", help="rebuild tables.md from finished runs")
     args = ap.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    timings_path = args.out / "timings.json"
-    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    grid = RunGrid(args.out, args.threads, args.dry_run)
     benches = ["asc"] if args.smoke and args.benchmarks == ["asc", "dsc"] else args.benchmarks
-    failed = []
     if not args.tables_only:
         for seed in args.seeds:  # one run at a time: the machine is shared
             for bench in benches:
                 for method in args.methods:
-                    if not run_one(bench, method, seed, args, timings):
-                        failed.append(f"{bench}-seed{seed}/{method}")
+                    config = run_config(bench, method, seed, args)
+                    grid.run(f"{bench}-seed{seed}/{method}", config)
     if not args.dry_run:
-        print(f"tables: {write_tables(benches, args.seeds, args.methods, args, timings)}")
-    if failed:
-        print(f"failed runs (see their .log): {', '.join(failed)}")
-        sys.exit(1)
+        print(f"tables: {write_tables(benches, args.seeds, args.methods, args, grid)}")
+    grid.exit_if_failed()
 
 
 if __name__ == "__main__":

@@ -18,15 +18,16 @@ import argparse
 import copy
 import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from _grid import RunGrid, report_table  # noqa: E402
+
 CONFIGS = HERE.parents[1] / "configs" / "lamol"
 
 STREAMS: dict[str, dict[str, Any]] = {
@@ -72,61 +73,6 @@ def run_config(stream: str, variant: str, args: argparse.Namespace) -> dict[str,
     if args.data_dir:
         config["data_dir"] = str(args.data_dir)
     return config
-
-
-def status(run_dir: Path) -> str | None:
-    try:
-        return json.loads((run_dir / "status.json").read_text()).get("status")
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def run_one(stream: str, variant: str, args: argparse.Namespace, timings: dict[str, Any]) -> bool:
-    run_dir = args.out / stream / variant
-    if status(run_dir) == "complete" and (run_dir / "metrics.json").is_file():
-        print(f"[skip] {stream}/{variant}: complete", flush=True)
-        return True
-    config_path = args.out / stream / f"{variant}.yaml"
-    config_path.parent.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(yaml.safe_dump(run_config(stream, variant, args), sort_keys=False))
-    cmd = [sys.executable, "-m", "lifelong", "run", str(config_path), "--out", str(run_dir)]
-    if (run_dir / "config.yaml").is_file():
-        cmd.append("--resume")
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": str(args.threads),
-        "TQDM_DISABLE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-    print(f"[run] {stream}/{variant}: {' '.join(cmd)}", flush=True)
-    if args.dry_run:
-        return True
-    start = time.time()
-    with open(args.out / stream / f"{variant}.log", "a") as log:
-        done = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    seconds = time.time() - start
-    timings[f"{stream}/{variant}"] = {"seconds": round(seconds, 1), "returncode": done.returncode}
-    (args.out / "timings.json").write_text(json.dumps(timings, indent=1))
-    print(f"[{'ok' if done.returncode == 0 else 'FAILED'}] {stream}/{variant} in {seconds:.0f}s", flush=True)
-    return done.returncode == 0
-
-
-# ---- tables -----------------------------------------------------------------------------------------
-def report_table(stream: str, variants: list[str], out: Path) -> str:
-    """``lifelong report`` over the stream's runs, with each row named by its variant."""
-    dirs = [out / stream / v for v in variants if (out / stream / v / "metrics.json").is_file()]
-    if not dirs:
-        return "(no finished runs)\n"
-    done = subprocess.run(
-        [sys.executable, "-m", "lifelong", "report", *map(str, dirs)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    lines = done.stdout.strip().splitlines()
-    names = [d.name for d in dirs]
-    body = [f"| {name} |" + line.split("|", 2)[2] for name, line in zip(names, lines[2:], strict=True)]
-    return "\n".join([*lines[:2], *body]) + "\n"
 
 
 def _task_metrics(run_dir: Path) -> list[tuple[str, str]]:
@@ -196,9 +142,7 @@ def replay_table(stream: str, variants: list[str], out: Path) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
 
 
-def write_tables(
-    streams: list[str], variants: list[str], args: argparse.Namespace, timings: dict[str, Any]
-) -> Path:
+def write_tables(streams: list[str], variants: list[str], args: argparse.Namespace, grid: RunGrid) -> Path:
     parts = [
         "# LAMOL benchmark table",
         "",
@@ -208,20 +152,14 @@ def write_tables(
     ]
     for stream in streams:
         parts += ["", f"## {stream}", "", "### lifelong report (primary metric of the first task)", ""]
-        parts += [report_table(stream, variants, args.out)]
+        parts += [report_table([args.out / stream / v for v in variants], variants)]
         parts += [
             "### Final score per task, each in its own metric",
             "",
             per_task_table(stream, variants, args.out),
         ]
         parts += ["### Replayed samples per stage", "", replay_table(stream, variants, args.out)]
-    if timings:
-        total = sum(t["seconds"] for t in timings.values())
-        parts += ["", f"## Wall time: {total / 60:.1f} min", ""]
-        parts += [
-            f"- {k}: {t['seconds']:.0f}s" + (" (failed)" if t["returncode"] else "")
-            for k, t in timings.items()
-        ]
+    parts += grid.wall_time_lines()
     path = args.out / "tables.md"
     path.write_text("\n".join(parts) + "\n")
     return path
@@ -244,20 +182,14 @@ def main() -> None:
     ap.add_argument("--dry-run", action="store_true", help="write the configs and print the commands only")
     ap.add_argument("--tables-only", action="store_true", help="rebuild tables.md from finished runs")
     args = ap.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    timings_path = args.out / "timings.json"
-    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
-    failed = []
+    grid = RunGrid(args.out, args.threads, args.dry_run)
     if not args.tables_only:
         for stream in args.streams:  # one run at a time: the machine is shared
             for variant in args.variants:
-                if not run_one(stream, variant, args, timings):
-                    failed.append(f"{stream}/{variant}")
+                grid.run(f"{stream}/{variant}", run_config(stream, variant, args))
     if not args.dry_run:
-        print(f"tables: {write_tables(args.streams, args.variants, args, timings)}")
-    if failed:
-        print(f"failed runs (see their .log): {', '.join(failed)}")
-        sys.exit(1)
+        print(f"tables: {write_tables(args.streams, args.variants, args, grid)}")
+    grid.exit_if_failed()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from accelerate.utils import set_seed
 
@@ -94,11 +95,11 @@ class Session:
             return None
         from lifelong.evaluation.report import write_run_results
 
-        primary = self.method.tasks[0].metric if self.method.tasks else "accuracy"
+        primary, matrices = primary_matrices(self.scores, self.method.tasks)
         metrics = write_run_results(
             run_dir,
             tasks=self.scores.tasks,
-            matrices=self.scores.arrays(),
+            matrices=matrices,
             primary=primary,
             method=self.config.method,
             model=self.config.model.name,
@@ -257,12 +258,30 @@ def run(config: RunConfig, out: str | Path | None = None, resume: bool = False) 
         return session.write_results(run_dir, "complete", time.time() - start) or {}
     from lifelong.evaluation.metrics import summarize
 
-    primary = stream.tasks[0].metric
+    primary, matrices = primary_matrices(session.scores, stream.tasks)
     return {
         "tasks": session.scores.tasks,
-        "matrix": session.scores.array(primary).tolist(),
-        **summarize(session.scores.array(primary)),
+        "primary_metric": primary,
+        "matrix": matrices[primary].tolist(),
+        **summarize(matrices[primary]),
     }
+
+
+TASK_METRIC = "task_metric"  # the primary matrix of a stream whose tasks use different metrics
+
+
+def primary_matrices(scores: ScoreMatrices, tasks: list[Task]) -> tuple[str, dict[str, np.ndarray]]:
+    """The metric to summarise a run with, and every matrix. One metric when all tasks share it;
+    otherwise an extra matrix holding each task's own metric (SST EM, SQuAD nF1, WOZ dsEM)."""
+    matrices = scores.arrays()
+    metrics = {t.name: t.metric for t in tasks if t.name in scores.tasks}
+    kinds = set(metrics.values())
+    if len(kinds) == 1 and (primary := kinds.pop()) in matrices:
+        return primary, matrices
+    if not metrics or not set(metrics.values()) <= set(matrices):
+        return "accuracy", matrices
+    matrices[TASK_METRIC] = scores.per_task_metric(metrics)
+    return TASK_METRIC, matrices
 
 
 # ---------------------------------------------------------------------------------------------

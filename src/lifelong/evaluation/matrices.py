@@ -41,6 +41,14 @@ class ScoreMatrices:
     def arrays(self) -> dict[str, np.ndarray]:
         return {m: self.array(m) for m in self.data}
 
+    def per_task_metric(self, metric_of: dict[str, str]) -> np.ndarray:
+        """One matrix whose column j is task j's own metric: the summary of a stream mixing metrics
+        (decaNLP: EM, nF1, dsEM), where any single metric would be undefined for some tasks."""
+        out = np.full((len(self.tasks) + 1, len(self.tasks)), np.nan)
+        for j, task in enumerate(self.tasks):
+            out[:, j] = self.array(metric_of[task])[:, j]
+        return out
+
     def to_json(self) -> dict[str, Any]:
         return {
             "tasks": self.tasks,

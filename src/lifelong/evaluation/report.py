@@ -274,7 +274,9 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> str:
     has_one = any(r["method"] in REFERENCE_ONE for r in runs)
 
     header = ["Run", "ACC", "BWT", "Forgetting", "FWT", *tasks]
-    header += ["gap to MTL"] * has_mtl + ["transfer vs ONE"] * has_one
+    one_refs = [ref["method"] for r in runs if (ref := _reference(r, runs, REFERENCE_ONE))]
+    header += ["gap to MTL"] * has_mtl
+    header += [f"transfer vs ONE ({', '.join(dict.fromkeys(one_refs))})"] * has_one
     rows = []
     for label, run in zip(_labels(runs), runs, strict=True):
         R = _matrix_of(run)
