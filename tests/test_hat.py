@@ -178,3 +178,25 @@ def test_hat_answers_old_tasks_bit_identically_after_new_ones() -> None:
     assert changed > 0  # later tasks did train the shared plugin layers
     row = sess.scores.array("accuracy")
     assert row[1, 0] == row[2, 0] == row[3, 0] and row[2, 1] == row[3, 1]  # no forgetting at all
+
+
+def test_mask_lr_gives_the_task_embeddings_their_own_learning_rate() -> None:
+    from lifelong.training.trainer import param_groups
+
+    def open_fraction(method, task: int) -> float:
+        masks = method.hat.masks(task)
+        return float(sum(int((m > 0.5).sum()) for m in masks) / sum(m.numel() for m in masks))
+
+    plain, tasks = session("hat", "training.lr=1e-3")
+    fast, _ = session("hat", "training.lr=1e-3", "method_args.mask_lr=0.1")
+    for sess in (plain, fast):
+        sess.learn_task(tasks[0])
+    current = fast.method.hat.task_embeddings(0)
+    assert set(fast.method.learning_rates()) == {id(p) for p in current}
+    assert plain.method.learning_rates() == {}
+    groups = param_groups(list(fast.method.trainable_parameters()), fast.method.learning_rates(), 1e-3)
+    assert [g["lr"] for g in groups] == [1e-3, 0.1]
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in current}
+    # at lr 1e-3 the sparsity regulariser cannot move N(0, 1) embeddings: about half the units stay
+    # open; with the larger mask learning rate it closes most of them, leaving capacity for later tasks
+    assert open_fraction(fast.method, 0) < open_fraction(plain.method, 0) - 0.1

@@ -84,6 +84,11 @@ class Method:
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         return (p for p in self.learner.parameters() if p.requires_grad)
 
+    def learning_rates(self) -> dict[int, float]:
+        """Own learning rates for some trainable parameters, by ``id``; the rest use training.lr.
+        (HAT's task embeddings need a larger one: Adam normalises away its gradient compensation.)"""
+        return {}
+
     def before_forward(self, step: StepInfo) -> None:
         pass
 

@@ -22,6 +22,10 @@ class HATConfig(PluginConfig):
     lamb: float = 0.75  # sparsity regulariser weight
     clamp: float = 6.0  # task embeddings are clamped to ±clamp after every step
     thres_cosh: float = 50.0  # clamp of s·e inside the gradient compensation
+    # learning rate of the task embeddings; None = training.lr. Adam moves each entry by about lr per
+    # step whatever the gradient compensation, and e starts N(0, 1): at lr 1e-3 a short task cannot
+    # close a unit, every task keeps about half the units and later tasks find them all frozen.
+    mask_lr: float | None = None
 
 
 @register_method("hat")
@@ -40,6 +44,11 @@ class HATMethod(PluginMethod):
     @property
     def inference_s(self) -> float:
         return self.config.s_max
+
+    def learning_rates(self) -> dict[int, float]:
+        if self.config.mask_lr is None:
+            return {}
+        return {id(p): self.config.mask_lr for p in self.hat.task_embeddings(self.current)}
 
     def before_task(self, task: Task, rows: list[Row]) -> list[Row]:
         self.hat.start_task()

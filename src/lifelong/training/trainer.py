@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 import torch
 from accelerate.utils import set_seed
+from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
@@ -23,6 +25,14 @@ log = logging.getLogger("lifelong")
 def task_seed(seed: int, task_index: int) -> int:
     """Every random source is re-seeded per task, so a resumed run replays the same randomness."""
     return seed + 1009 * (task_index + 1)
+
+
+def param_groups(params: list[nn.Parameter], own_lr: dict[int, float], lr: float) -> list[dict[str, Any]]:
+    """One optimizer group per learning rate, in first-seen order (the default ``lr`` group first)."""
+    groups: dict[float, list[nn.Parameter]] = {lr: []}
+    for p in params:
+        groups.setdefault(own_lr.get(id(p), lr), []).append(p)
+    return [{"params": ps, "lr": rate} for rate, ps in groups.items() if ps]
 
 
 def train_task(
@@ -45,7 +55,9 @@ def train_task(
         rows, batch_size=cfg.batch_size, shuffle=True, collate_fn=learner.collate, generator=order
     )
     params = [p for p in method.trainable_parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(
+        param_groups(params, method.learning_rates(), cfg.lr), weight_decay=cfg.weight_decay
+    )
     updates = math.ceil(len(loader) / cfg.grad_accum) * cfg.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * updates), max(updates, 1))
     model, optimizer, loader, scheduler = acc.prepare(learner, optimizer, loader, scheduler)

@@ -147,6 +147,9 @@ class HAT:
     def gates(self) -> list[HATGate]:
         return [m for m in self.model.modules() if isinstance(m, HATGate)]
 
+    def task_embeddings(self, task: int) -> list[nn.Parameter]:
+        return [g.embeddings[task] for g in self.gates()]
+
     def masks(self, task: int, s: float | None = None) -> list[torch.Tensor]:
         return [g.mask(task, self.s_max if s is None else s) for g in self.gates()]
 
