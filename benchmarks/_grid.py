@@ -54,9 +54,12 @@ class RunGrid:
         self.threads = threads
         self.dry_run = dry_run
         out.mkdir(parents=True, exist_ok=True)
-        path = out / "timings.json"
-        self.timings: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path.is_file() else {}
+        self.timings: dict[str, dict[str, Any]] = self._read_timings()
         self.failed: list[str] = []
+
+    def _read_timings(self) -> dict[str, dict[str, Any]]:
+        path = self.out / "timings.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
 
     def run(self, key: str, config: dict[str, Any]) -> bool:
         """Run ``config`` into ``<out>/<key>`` unless it is complete; True when it ended well."""
@@ -83,6 +86,7 @@ class RunGrid:
         with open(config_path.with_suffix(".log"), "a") as log:
             done = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         seconds = time.time() - start
+        self.timings = self._read_timings()  # another invocation may share --out: merge, never drop
         self.timings[key] = {"seconds": round(seconds, 1), "returncode": done.returncode}
         (self.out / "timings.json").write_text(json.dumps(self.timings, indent=1))
         print(f"[{'ok' if done.returncode == 0 else 'FAILED'}] {key} in {seconds:.0f}s", flush=True)
