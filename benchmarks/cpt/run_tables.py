@@ -107,7 +107,7 @@ def tables(
     text = "\n".join(lines) + "\n"
     for m, r in runs.items():
         tasks = r.get("tasks", [])
-        for name in ("accuracy", "mlm_loss"):
+        for name in ("accuracy", "macro_f1", "mlm_loss"):
             M = matrix(r, name)
             text += (
                 f"\n{m} {name} (row i: after domain i; row 0: before any)\n\n| stage | "
