@@ -276,10 +276,8 @@ def primary_matrices(scores: ScoreMatrices, tasks: list[Task]) -> tuple[str, dic
     matrices = scores.arrays()
     metrics = {t.name: t.metric for t in tasks if t.name in scores.tasks}
     kinds = set(metrics.values())
-    if len(kinds) == 1 and (primary := kinds.pop()) in matrices:
-        return primary, matrices
-    if not metrics or not set(metrics.values()) <= set(matrices):
-        return "accuracy", matrices
+    if len(kinds) <= 1:
+        return (kinds.pop() if kinds else "accuracy"), matrices
     matrices[TASK_METRIC] = scores.per_task_metric(metrics)
     return TASK_METRIC, matrices
 

@@ -20,6 +20,17 @@ Row = dict[str, Any]
 """One encoded training example: python lists of token ids plus ``task_index`` (see each learner)."""
 
 
+def pad_right(seqs: list[list[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token-id lists as one right-padded ``[n, longest]`` tensor, and the attention mask (1 = real)."""
+    width = max(len(s) for s in seqs)
+    padded = torch.full((len(seqs), width), value, dtype=torch.long)
+    attention = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        padded[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+        attention[i, : len(s)] = 1
+    return padded, attention
+
+
 @dataclass
 class LearnerOutput:
     loss: torch.Tensor

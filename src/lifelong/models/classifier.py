@@ -9,7 +9,7 @@ from torch import nn
 
 from lifelong.data.task import Example, Scenario, Task
 from lifelong.errors import ConfigError
-from lifelong.models.base import Learner, LearnerOutput, Row
+from lifelong.models.base import Learner, LearnerOutput, Row, pad_right
 
 
 class EncoderClassifier(Learner):
@@ -94,24 +94,15 @@ class EncoderClassifier(Learner):
         return rows
 
     def collate(self, rows: list[Row]) -> dict[str, torch.Tensor]:
-        width = max(len(r["input_ids"]) for r in rows)
-        pad = self.tokenizer.pad_token_id or 0
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        types = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            n = len(r["input_ids"])
-            ids[i, :n] = torch.tensor(r["input_ids"])
-            mask[i, :n] = 1
-            if "token_type_ids" in r:
-                types[i, :n] = torch.tensor(r["token_type_ids"])
+        ids, mask = pad_right([r["input_ids"] for r in rows], self.tokenizer.pad_token_id or 0)
         batch = {
             "input_ids": ids,
             "attention_mask": mask,
             "task_index": torch.tensor([r["task_index"] for r in rows]),
         }
         if "token_type_ids" in rows[0]:
-            batch["token_type_ids"] = types
+            types = [r.get("token_type_ids", [0] * len(r["input_ids"])) for r in rows]
+            batch["token_type_ids"] = pad_right(types, 0)[0]
         if "labels" in rows[0]:
             batch["labels"] = torch.tensor([r["labels"] for r in rows])
         return batch

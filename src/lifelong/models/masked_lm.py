@@ -18,7 +18,7 @@ from torch import nn
 
 from lifelong.data.task import Example, Task
 from lifelong.errors import ConfigError
-from lifelong.models.base import Learner, LearnerOutput, Row
+from lifelong.models.base import Learner, LearnerOutput, Row, pad_right
 
 EVAL_MASK_SEED = 1234  # held-out masks are the same at every stage and for every method
 
@@ -118,16 +118,9 @@ class MaskedLMLearner(Learner):
         return rows
 
     def collate(self, rows: list[Row], generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        width = max(len(r["input_ids"]) for r in rows)
-        pad = self.tokenizer.pad_token_id or 0
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        attention = torch.zeros((len(rows), width), dtype=torch.long)
-        maskable = torch.zeros((len(rows), width), dtype=torch.bool)
-        for i, r in enumerate(rows):
-            n = len(r["input_ids"])
-            ids[i, :n] = torch.tensor(r["input_ids"])
-            attention[i, :n] = 1
-            maskable[i, :n] = torch.tensor(r["special"]) == 0
+        ids, attention = pad_right([r["input_ids"] for r in rows], self.tokenizer.pad_token_id or 0)
+        special, _ = pad_right([r["special"] for r in rows], 1)  # padding is never masked
+        maskable = special == 0
         inputs, labels = mask_tokens(
             ids,
             maskable,
