@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,12 @@ SETTINGS = [
 ]
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _cli(prefix: list[str], out: Path) -> dict:
     args = [*prefix, "run", "--out", str(out)]
     for s in SETTINGS:
@@ -28,7 +35,8 @@ def _cli(prefix: list[str], out: Path) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads((out / "metrics.json").read_text())
+    processes = json.loads((out / "environment.json").read_text())["processes"]
+    return {**json.loads((out / "metrics.json").read_text()), "processes": processes}
 
 
 def test_two_processes_match_one_process(tmp_path: Path) -> None:
@@ -41,12 +49,14 @@ def test_two_processes_match_one_process(tmp_path: Path) -> None:
             "--nproc_per_node",
             "2",
             "--master_port",
-            "29517",
+            str(_free_port()),
             "-m",
             "lifelong",
         ],
         tmp_path / "two",
     )
+    # without this, each torchrun process can take itself for the only one (and still "match")
+    assert (one["processes"], two["processes"]) == (1, 2)
     assert one["tasks"] == two["tasks"]
     assert abs(one["acc"] - two["acc"]) < 0.06, (one["matrix"], two["matrix"])
     for a, b in zip(one["final_scores"], two["final_scores"], strict=True):

@@ -24,6 +24,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("runs") / f"{config.method}-{config.model.name}-{stamp}"
     metrics = run(config, out=out, resume=args.resume)
+    if not metrics:  # a non-main process under torchrun: the main one reports
+        return 0
     print(f"ACC {metrics['acc']:.4f}  BWT {metrics['bwt']:+.4f}  forgetting {metrics['forgetting']:.4f}")
     print(f"report: {out / 'report.md'}")
     return 0

@@ -32,7 +32,7 @@ from lifelong.methods import METHODS
 from lifelong.methods.base import Method, build_method_config
 from lifelong.models.build import build_learner
 from lifelong.training.checkpoint import load_weights, read_progress, save_checkpoint
-from lifelong.training.context import RunContext, make_accelerator
+from lifelong.training.context import RunContext, cpu_only, make_accelerator
 from lifelong.training.trainer import task_seed, train_task
 
 log = logging.getLogger("lifelong")
@@ -193,7 +193,7 @@ def _before_any_training(session: Session, tasks: list[Task]) -> None:
 def _prepare_run_dir(run_dir: Path, resume: bool) -> None:
     from accelerate import PartialState
 
-    state = PartialState()  # under torchrun, only the main process checks and creates the folder
+    state = PartialState(cpu=cpu_only())  # under torchrun, only the main process checks and creates the folder
     if state.is_main_process:
         _check_run_dir(run_dir, resume)
     state.wait_for_everyone()
@@ -236,7 +236,10 @@ def run(config: RunConfig, out: str | Path | None = None, resume: bool = False) 
     if run_dir and session.ctx.is_main and not resume:
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
         (run_dir / "environment.json").write_text(
-            json.dumps({**environment(), "seed": config.seed}, indent=1)
+            json.dumps(
+                {**environment(), "seed": config.seed, "processes": session.ctx.accelerator.num_processes},
+                indent=1,
+            )
         )
     if run_dir and session.ctx.is_main:
         write_status(run_dir, "running", completed_tasks=done, total_tasks=len(stream.tasks))

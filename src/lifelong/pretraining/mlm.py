@@ -470,12 +470,14 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    from lifelong.training.context import cpu_only
+
     cfg.check()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     # precision is our explicit autocast below, not Accelerator(mixed_precision=...): that setting
     # is process-wide in Accelerate and could not differ between two runs in one process
-    accelerator = Accelerator()
+    accelerator = Accelerator(cpu=cpu_only())
     set_seed(cfg.seed)  # same init everywhere ...
     tokenizer = _prepare_tokenizer(cfg, out, accelerator)
     blocks = _prepare_blocks(cfg, out, tokenizer, accelerator)

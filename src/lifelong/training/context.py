@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from accelerate import Accelerator
 
 from lifelong.config import TrainingConfig
@@ -30,12 +31,20 @@ class RunContext:
         return path
 
 
+def cpu_only() -> bool:
+    """True on a machine without a GPU or other accelerator. Accelerate treats a torchrun launch as
+    multi-process CPU training (gloo) only when told to run on the CPU; left to itself it makes every
+    process believe it is the only one, and they all write the same run folder."""
+    return not torch.accelerator.is_available()
+
+
 def make_accelerator(training: TrainingConfig, run_dir: Path | None) -> Accelerator:
     from accelerate.utils import DistributedDataParallelKwargs
 
     # bf16 autocast is applied by the trainer itself: Accelerate's mixed_precision is process-wide
     # state that cannot change once set, and one process may hold runs with different settings.
     return Accelerator(
+        cpu=cpu_only(),
         gradient_accumulation_steps=training.grad_accum,
         split_batches=True,  # batch_size is global: 1 and N processes see the same batches
         log_with=training.trackers or None,
