@@ -1,4 +1,5 @@
-"""The same run as two processes (torchrun, gloo on CPU) reaches the same metrics as one process."""
+"""The same run as two processes (torchrun, gloo on CPU) reaches the same metrics as one process:
+the processes split each global batch and average their gradients."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ SETTINGS = [
     "training.lr=1e-3",
     "training.batch_size=16",
     "method=replay",
+    "method_args.replay_ratio=0.2",  # 320 new + 80 replayed rows: 25 full batches, none split unevenly
+    # no dropout and fp32: then one process and two differ only by the order of float sums
+    "model.dropout=0.0",
+    "training.bf16=false",
 ]
 
 
@@ -58,6 +63,8 @@ def test_two_processes_match_one_process(tmp_path: Path) -> None:
     # without this, each torchrun process can take itself for the only one (and still "match")
     assert (one["processes"], two["processes"]) == (1, 2)
     assert one["tasks"] == two["tasks"]
-    assert abs(one["acc"] - two["acc"]) < 0.06, (one["matrix"], two["matrix"])
-    for a, b in zip(one["final_scores"], two["final_scores"], strict=True):
-        assert abs(a - b) < 0.1
+    # the same global batches, gradients averaged over the halves: at most one test example in 80
+    # may flip through float summation order
+    for row_one, row_two in zip(one["matrix"], two["matrix"], strict=True):
+        for a, b in zip(row_one, row_two, strict=True):
+            assert abs(a - b) <= 1 / 80 + 1e-9, (one["matrix"], two["matrix"])

@@ -152,3 +152,21 @@ def test_domain_and_class_incremental_heads(tmp_path: Path, fast_overrides: list
     assert (learner.heads[0].weight[: len(first)] == first).all()  # old classes keep their weights
     preds = learner.predict(tasks[0], tasks[0].splits["test"][:5])
     assert all(p in tasks[0].labels + tasks[1].labels for p in preds)
+
+
+def test_model_dropout_sets_every_dropout_module_and_rejects_bad_rates() -> None:
+    from torch import nn
+
+    from lifelong.config import ModelConfig
+    from lifelong.data.builtin import builtin_stream
+    from lifelong.errors import ConfigError
+    from lifelong.models.build import build_learner
+
+    tasks = builtin_stream(seed=0, n_train=20, n_eval=10).tasks
+    default = build_learner(ModelConfig(name="tiny-bert"), "task", tasks)
+    assert any(m.p > 0 for m in default.modules() if isinstance(m, nn.Dropout))
+    off = build_learner(ModelConfig(name="tiny-bert", dropout=0.0), "task", tasks)
+    rates = [m.p for m in off.modules() if isinstance(m, nn.Dropout)]
+    assert rates and all(p == 0.0 for p in rates)
+    with pytest.raises(ConfigError, match="model.dropout"):
+        build_learner(ModelConfig(name="tiny-bert", dropout=1.5), "task", tasks)

@@ -26,6 +26,7 @@ class ModelConfig:
     max_length: int = 128
     pooling: str = "mean"  # classifier: mean | cls
     max_answer_length: int = 24  # text2text: fixed decoding budget, never derived from test answers
+    dropout: float | None = None  # every dropout rate of the model; None keeps the model's own
 
 
 @dataclass

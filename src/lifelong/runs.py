@@ -193,7 +193,9 @@ def _before_any_training(session: Session, tasks: list[Task]) -> None:
 def _prepare_run_dir(run_dir: Path, resume: bool) -> None:
     from accelerate import PartialState
 
-    state = PartialState(cpu=cpu_only())  # under torchrun, only the main process checks and creates the folder
+    state = PartialState(
+        cpu=cpu_only()
+    )  # under torchrun, only the main process checks and creates the folder
     if state.is_main_process:
         _check_run_dir(run_dir, resume)
     state.wait_for_everyone()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from torch import nn
+
 from lifelong.config import ModelConfig
 from lifelong.data.task import Scenario, Task
 from lifelong.errors import ConfigError
@@ -22,6 +24,24 @@ def learner_kind(cfg: ModelConfig, family: str, tasks: list[Task]) -> str:
 
 
 def build_learner(cfg: ModelConfig, scenario: Scenario, tasks: list[Task]) -> Learner:
+    learner = _build_learner(cfg, scenario, tasks)
+    if cfg.dropout is not None:
+        set_dropout(learner, cfg.dropout)
+    return learner
+
+
+def set_dropout(module: nn.Module, p: float) -> int:
+    """Every ``nn.Dropout`` below ``module`` to probability ``p`` (Hugging Face attention reads its
+    rate from these modules too); returns how many were set."""
+    if not 0.0 <= p < 1.0:
+        raise ConfigError(f"model.dropout must be in [0, 1), got {p}")
+    found = [m for m in module.modules() if isinstance(m, nn.Dropout)]
+    for m in found:
+        m.p = p
+    return len(found)
+
+
+def _build_learner(cfg: ModelConfig, scenario: Scenario, tasks: list[Task]) -> Learner:
     from transformers import AutoModel, AutoModelForCausalLM
 
     spec = load_model_spec(cfg.name)
@@ -44,8 +64,9 @@ def build_learner(cfg: ModelConfig, scenario: Scenario, tasks: list[Task]) -> Le
         return CausalTextToText(
             instantiate(spec, AutoModelForCausalLM), spec.tokenizer, cfg.max_length, cfg.max_answer_length
         )
-    from lifelong.models.masked_lm import MaskedLMLearner
     from transformers import AutoModelForMaskedLM
+
+    from lifelong.models.masked_lm import MaskedLMLearner
 
     if spec.family != "encoder":
         raise ConfigError(f"model {cfg.name!r} is not a masked LM; corpus post-training needs an encoder")

@@ -39,14 +39,16 @@ def cpu_only() -> bool:
 
 
 def make_accelerator(training: TrainingConfig, run_dir: Path | None) -> Accelerator:
-    from accelerate.utils import DistributedDataParallelKwargs
+    from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs
 
     # bf16 autocast is applied by the trainer itself: Accelerate's mixed_precision is process-wide
     # state that cannot change once set, and one process may hold runs with different settings.
     return Accelerator(
         cpu=cpu_only(),
         gradient_accumulation_steps=training.grad_accum,
-        split_batches=True,  # batch_size is global: 1 and N processes see the same batches
+        # batch_size is global: 1 and N processes see the same batches (the old split_batches= argument
+        # of Accelerator is silently ignored by Accelerate 1.x)
+        dataloader_config=DataLoaderConfiguration(split_batches=True),
         log_with=training.trackers or None,
         project_dir=str(run_dir) if run_dir else None,
         # per-task heads and task-specific modules leave parameters unused in a step
