@@ -2,7 +2,8 @@
 
 Streams: text classification (MbPA++ orders i and iv) and the decaNLP-style SST/SQuAD/WOZ stream in
 two orders, all with smollm2-135m. Variants: finetune, multitask, EWC, LAMOL with the shared GEN token,
-LAMOL with task tokens, LAMOL with γ = 0 (LM loss, no replay) and LAMOL_real (real old examples).
+LAMOL with task tokens (γ = 0.2 and 0.05), LAMOL with γ = 0 (LM loss, no replay) and LAMOL_real (real
+old examples).
 
     python benchmarks/lamol/run_table.py --out runs/lamol-table --data-dir /work/shared/data
     python benchmarks/lamol/run_table.py --smoke --out /tmp/lamol-smoke   # a few examples per task
@@ -26,7 +27,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from _grid import RunGrid, report_table  # noqa: E402
+from _grid import RunGrid, pct, report_table  # noqa: E402
 
 CONFIGS = HERE.parents[1] / "configs" / "lamol"
 
@@ -43,6 +44,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "ewc": ("ewc", {}),
     "lamol-gen": ("lamol", {**LAMOL, "task_tokens": False}),
     "lamol-task": ("lamol", LAMOL),
+    "lamol-task-g0.05": ("lamol", {**LAMOL, "gamma": 0.05}),  # the paper's smaller replay budget
     "lamol-gamma0": ("lamol", {**LAMOL, "gamma": 0.0}),
     "lamol-real": ("lamol", {**LAMOL, "real_samples": True}),
 }
@@ -78,6 +80,21 @@ def run_config(stream: str, variant: str, args: argparse.Namespace) -> dict[str,
 def _task_metrics(run_dir: Path) -> list[tuple[str, str]]:
     progress = json.loads((run_dir / "checkpoint" / "progress.json").read_text())
     return [(t["name"], t["metric"]) for t in progress["tasks"]]
+
+
+def summary_table(stream: str, variants: list[str], out: Path) -> str:
+    """The issue's table: final ACC, BWT, forgetting, gap to multitask (each task in its own metric)."""
+    runs = {
+        v: json.loads(p.read_text()) for v in variants if (p := out / stream / v / "metrics.json").is_file()
+    }
+    if not runs:
+        return "(no finished runs)\n"
+    upper = runs.get("multitask", {}).get("acc")
+    lines = ["| Variant | ACC | BWT | forgetting | gap to multitask |", "|---|---|---|---|---|"]
+    for v, m in runs.items():
+        gap = "n/a" if upper is None else f"{100 * (m['acc'] - upper):+.1f}"
+        lines.append(f"| {v} | {pct(m['acc'])} | {100 * m['bwt']:+.1f} | {pct(m['forgetting'])} | {gap} |")
+    return "\n".join(lines) + "\n"
 
 
 def per_task_table(stream: str, variants: list[str], out: Path) -> str:
@@ -151,7 +168,8 @@ def write_tables(streams: list[str], variants: list[str], args: argparse.Namespa
         f"max_eval={args.max_eval}, epochs={args.epochs}). Scores in %.",
     ]
     for stream in streams:
-        parts += ["", f"## {stream}", "", "### lifelong report (primary metric of the first task)", ""]
+        parts += ["", f"## {stream}", "", "### Summary (each task in its own metric)", ""]
+        parts += [summary_table(stream, variants, args.out), "", "### lifelong report", ""]
         parts += [report_table([args.out / stream / v for v in variants], variants)]
         parts += [
             "### Final score per task, each in its own metric",
