@@ -27,7 +27,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from _grid import RunGrid, pct, report_table  # noqa: E402
+from _grid import RunGrid, report_table  # noqa: E402
 
 CONFIGS = HERE.parents[1] / "configs" / "lamol"
 
@@ -82,19 +82,22 @@ def _task_metrics(run_dir: Path) -> list[tuple[str, str]]:
     return [(t["name"], t["metric"]) for t in progress["tasks"]]
 
 
-def summary_table(stream: str, variants: list[str], out: Path) -> str:
-    """The issue's table: final ACC, BWT, forgetting, gap to multitask (each task in its own metric)."""
-    runs = {
-        v: json.loads(p.read_text()) for v in variants if (p := out / stream / v / "metrics.json").is_file()
-    }
-    if not runs:
-        return "(no finished runs)\n"
-    upper = runs.get("multitask", {}).get("acc")
-    lines = ["| Variant | ACC | BWT | forgetting | gap to multitask |", "|---|---|---|---|---|"]
-    for v, m in runs.items():
-        gap = "n/a" if upper is None else f"{100 * (m['acc'] - upper):+.1f}"
-        lines.append(f"| {v} | {pct(m['acc'])} | {100 * m['bwt']:+.1f} | {pct(m['forgetting'])} | {gap} |")
-    return "\n".join(lines) + "\n"
+def run_sizes(stream: str, variants: list[str], out: Path) -> str:
+    """The sizes and seed the stream's runs really used (read from their configs, not from the flags)."""
+    sizes = set()
+    for v in variants:
+        path = out / stream / v / "config.yaml"
+        if path.is_file():
+            c = yaml.safe_load(path.read_text())
+            st = c["stream"]
+            sizes.add((st["max_train"], st["max_eval"], c["training"]["epochs"], c["seed"]))
+    return (
+        "; ".join(
+            f"{t} train / {e} test examples per task, {ep} epoch(s), seed {sd}"
+            for t, e, ep, sd in sorted(sizes)
+        )
+        or "(no runs)"
+    )
 
 
 def per_task_table(stream: str, variants: list[str], out: Path) -> str:
@@ -160,16 +163,10 @@ def replay_table(stream: str, variants: list[str], out: Path) -> str:
 
 
 def write_tables(streams: list[str], variants: list[str], args: argparse.Namespace, grid: RunGrid) -> Path:
-    parts = [
-        "# LAMOL benchmark table",
-        "",
-        f"Model smollm2-135m, seed {args.seed}; sizes: {'smoke ' if args.smoke else ''}"
-        f"{json.dumps(SMOKE if args.smoke else SIZES)} (overrides: max_train={args.max_train}, "
-        f"max_eval={args.max_eval}, epochs={args.epochs}). Scores in %.",
-    ]
+    parts = ["# LAMOL benchmark table", "", "Model smollm2-135m. Scores in %."]
     for stream in streams:
-        parts += ["", f"## {stream}", "", "### Summary (each task in its own metric)", ""]
-        parts += [summary_table(stream, variants, args.out), "", "### lifelong report", ""]
+        parts += ["", f"## {stream}", "", run_sizes(stream, variants, args.out)]
+        parts += ["", "### lifelong report (ACC, BWT, forgetting, FWT, final per task, gap to multitask)", ""]
         parts += [report_table([args.out / stream / v for v in variants], variants)]
         parts += [
             "### Final score per task, each in its own metric",
