@@ -9,6 +9,7 @@ with ``--resume``; wall times go to ``<out>/timings.json``. The scripts import t
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -109,6 +110,27 @@ class RunGrid:
             f"- {k}: {t['seconds']:.0f}s" + (" (failed)" if t["returncode"] else "")
             for k, t in self.timings.items()
         ]
+
+
+def grid_arguments(ap: argparse.ArgumentParser, default_out: str) -> None:
+    """The flags every table script has: where the runs go, the data, threads, dry run, tables only."""
+    ap.add_argument("--out", type=Path, default=Path(default_out))
+    ap.add_argument("--data-dir", type=Path, default=os.environ.get("LIFELONG_DATA", "/work/shared/data"))
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="OMP_NUM_THREADS of each run (2 only with the machine to itself)",
+    )
+    ap.add_argument("--dry-run", action="store_true", help="write the configs and print the commands only")
+    ap.add_argument("--tables-only", action="store_true", help="rebuild tables.md from finished runs")
+
+
+def write_tables_file(out: Path, text: str, grid: RunGrid) -> Path:
+    """``<out>/tables.md``: the script's tables followed by every run's wall time."""
+    path = out / "tables.md"
+    path.write_text(text.rstrip("\n") + "\n" + "\n".join(grid.wall_time_lines()) + "\n")
+    return path
 
 
 def report_table(run_dirs: list[Path], names: list[str] | None = None) -> str:

@@ -24,7 +24,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from _grid import RunGrid, load_run, matrix, pct  # noqa: E402
+from _grid import RunGrid, grid_arguments, load_run, matrix, pct, write_tables_file  # noqa: E402
 
 CONFIG = HERE.parents[1] / "configs" / "cpt" / "dsc.yaml"
 METHODS = ["cpt", "none", "ncl", "adapter_ncl", "adapter_one", "demix", "replay"]
@@ -142,8 +142,7 @@ def verdicts(summary: dict[str, dict[str, float]]) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=Path("runs/cpt-tables"))
-    p.add_argument("--data-dir", type=Path, default=None)
+    grid_arguments(p, "runs/cpt-tables")
     p.add_argument("--methods", nargs="+", default=METHODS)
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--order", default="dsc-4")
@@ -152,9 +151,6 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=None, help="post-training epochs per domain")
     p.add_argument("--full-data", action="store_true", help="end tasks on the full training split")
     p.add_argument("--smoke", action="store_true")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--tables-only", action="store_true")
-    p.add_argument("--dry-run", action="store_true", help="write the configs and print the commands only")
     args = p.parse_args()
     grid = RunGrid(args.out, args.threads, args.dry_run)
     if not args.tables_only:
@@ -165,8 +161,7 @@ def main() -> None:
     for seed in args.seeds:
         body, summary = tables(seed, args.methods, args)
         text += f"\n## seed {seed}\n\n{verdicts(summary)}\n{body}"
-    text += "\n".join(grid.wall_time_lines()) + "\n"
-    (args.out / "tables.md").write_text(text)
+    write_tables_file(args.out, text, grid)
     print(text)
     grid.exit_if_failed()
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from _grid import RunGrid, load_run, matrix, pct, report_table  # noqa: E402
+from _grid import RunGrid, grid_arguments, load_run, matrix, pct, report_table, write_tables_file  # noqa: E402
 
 CONFIGS = HERE.parents[1] / "configs" / "ctr"
 METHODS = ["ctr", "hat", "adapter_ncl", "adapter_one", "finetune", "multitask"]
@@ -153,16 +152,12 @@ def write_tables(
             parts += [f"### seed {seed}", "", method_table(bench, seed, methods, args, grid)]
             runs = [args.out / f"{bench}-seed{seed}" / m for m in methods]
             parts += ["lifelong report:", "", report_table(runs)]
-    parts += grid.wall_time_lines()
-    path = args.out / "tables.md"
-    path.write_text("\n".join(parts) + "\n")
-    return path
+    return write_tables_file(args.out, "\n".join(parts), grid)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=Path("runs/ctr-tables"))
-    ap.add_argument("--data-dir", type=Path, default=os.environ.get("LIFELONG_DATA", "/work/shared/data"))
+    grid_arguments(ap, "runs/ctr-tables")
     ap.add_argument("--benchmarks", nargs="+", default=["asc", "dsc"], choices=["asc", "dsc"])
     ap.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS + OPTIONAL)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
@@ -171,9 +166,6 @@ def main() -> None:
     ap.add_argument("--max-eval", type=int, help="test examples per task (overrides the sizes)")
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--tasks", type=int, help="only the first N tasks of the standard order")
-    ap.add_argument("--threads", type=int, default=2, help="OMP_NUM_THREADS of each run")
-    ap.add_argument("--dry-run", action="store_true", help="write the configs and print the commands only")
-    ap.add_argument("--tables-only", action="store_true", help="rebuild tables.md from finished runs")
     args = ap.parse_args()
     grid = RunGrid(args.out, args.threads, args.dry_run)
     benches = ["asc"] if args.smoke and args.benchmarks == ["asc", "dsc"] else args.benchmarks

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from _grid import RunGrid, report_table  # noqa: E402
+from _grid import RunGrid, grid_arguments, report_table, write_tables_file  # noqa: E402
 
 CONFIGS = HERE.parents[1] / "configs" / "lamol"
 
@@ -174,16 +173,12 @@ def write_tables(streams: list[str], variants: list[str], args: argparse.Namespa
             per_task_table(stream, variants, args.out),
         ]
         parts += ["### Replayed samples per stage", "", replay_table(stream, variants, args.out)]
-    parts += grid.wall_time_lines()
-    path = args.out / "tables.md"
-    path.write_text("\n".join(parts) + "\n")
-    return path
+    return write_tables_file(args.out, "\n".join(parts), grid)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=Path("runs/lamol-table"))
-    ap.add_argument("--data-dir", type=Path, default=os.environ.get("LIFELONG_DATA", "/work/shared/data"))
+    grid_arguments(ap, "runs/lamol-table")
     ap.add_argument("--streams", nargs="+", default=list(STREAMS), choices=list(STREAMS))
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--smoke", action="store_true", help=f"a few examples per task: {SMOKE}")
@@ -191,11 +186,6 @@ def main() -> None:
     ap.add_argument("--max-eval", type=int, help="test examples per task (overrides the sizes)")
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument(
-        "--threads", type=int, default=2, help="OMP_NUM_THREADS of each run (1 on a busy machine)"
-    )
-    ap.add_argument("--dry-run", action="store_true", help="write the configs and print the commands only")
-    ap.add_argument("--tables-only", action="store_true", help="rebuild tables.md from finished runs")
     args = ap.parse_args()
     grid = RunGrid(args.out, args.threads, args.dry_run)
     if not args.tables_only:
