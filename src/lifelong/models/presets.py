@@ -132,18 +132,15 @@ def tiny_causal_tokenizer():
     )
 
 
+TINY_ENCODER = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128}
+
+
 def _tiny_bert() -> LoadedModel:
     from transformers import BertConfig
 
     tok = tiny_wordpiece_tokenizer()
     cfg = BertConfig(
-        vocab_size=len(tok),
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=128,
-        max_position_embeddings=256,
-        pad_token_id=tok.pad_token_id,
+        vocab_size=len(tok), max_position_embeddings=256, pad_token_id=tok.pad_token_id, **TINY_ENCODER
     )
     return LoadedModel(None, tok, cfg, "encoder", {})
 
@@ -152,15 +149,12 @@ def _tiny_roberta() -> LoadedModel:
     from transformers import RobertaConfig
 
     tok = tiny_wordpiece_tokenizer()
-    cfg = RobertaConfig(
+    cfg = RobertaConfig(  # RoBERTa numbers positions from padding_idx + 1: spare rows
         vocab_size=len(tok),
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=128,
         max_position_embeddings=260,
         pad_token_id=tok.pad_token_id,
         type_vocab_size=1,
+        **TINY_ENCODER,
     )
     return LoadedModel(None, tok, cfg, "encoder", {})
 
