@@ -86,6 +86,16 @@ def test_ans_eos_gen_added_once(base_learner, stream):
     assert method.gen_id("topic") == method.gen_id(None) == tok.convert_tokens_to_ids(GEN)
 
 
+def test_ans_starts_as_the_line_break_and_eos_as_the_end_token(base_learner):
+    lm = base_learner
+    tok, emb = lm.tokenizer, lm.lm.get_input_embeddings().weight
+    ans = tok.convert_tokens_to_ids(ANS)
+    line_break = tok("\n", add_special_tokens=False)["input_ids"]
+    expected = emb[line_break[0]] if len(line_break) == 1 else emb[: min(ans, lm.eos_id)].mean(0)
+    assert torch.allclose(emb[ans], expected)
+    assert torch.equal(emb[lm.eos_id], emb[tok.convert_tokens_to_ids(tok.eos_token)])
+
+
 def test_task_tokens_grow_the_embeddings(base_learner, stream):
     method = make_method(base_learner, task_tokens=True)
     n0 = len(method.lm.tokenizer)
