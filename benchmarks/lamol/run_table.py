@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,29 @@ def per_task_table(stream: str, variants: list[str], out: Path) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
 
 
+STAGE_LINE = re.compile(r"stage (\d+)/\S+ done in (\d+)s")
+
+
+def stage_seconds_table(stream: str, variants: list[str], out: Path) -> str:
+    """Seconds per stage (train, generate, evaluate all seen tasks), read from each run's log: how the
+    cost grows with the number of tasks."""
+    rows, n = [], 0
+    for v in variants:
+        log = out / stream / f"{v}.log"
+        if not (out / stream / v / "metrics.json").is_file() or not log.is_file():
+            continue
+        seconds = {int(k): int(t) for k, t in STAGE_LINE.findall(log.read_text())}  # a resumed stage: last
+        n = max(n, len(seconds))
+        rows.append([v, *(str(seconds.get(k, "")) for k in range(1, n + 1))])
+    if not rows:
+        return "(no finished runs)\n"
+    header = ["Variant", *(f"stage {k}" for k in range(1, n + 1))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return (
+        "\n".join(lines + ["| " + " | ".join(r + [""] * (len(header) - len(r))) + " |" for r in rows]) + "\n"
+    )
+
+
 def replay_table(stream: str, variants: list[str], out: Path) -> str:
     """Per LAMOL stage: samples asked for and kept, the rejection rate, each old task's share, speed."""
     header = [
@@ -173,6 +197,7 @@ def write_tables(streams: list[str], variants: list[str], args: argparse.Namespa
             per_task_table(stream, variants, args.out),
         ]
         parts += ["### Replayed samples per stage", "", replay_table(stream, variants, args.out)]
+        parts += ["### Seconds per stage", "", stage_seconds_table(stream, variants, args.out)]
     return write_tables_file(args.out, "\n".join(parts), grid)
 
 
