@@ -57,6 +57,9 @@ SMOKE = BenchmarkSize(
 )  # fmt: skip
 
 
+VARIANTS = {"standard": False, "forgetting": True}  # name -> resets the token embeddings every K steps
+
+
 def configs(size: BenchmarkSize, data: Path, out: Path, reset_every: int | None) -> PipelineConfig:
     pre = PretrainConfig(
         vocab_size=size.vocab_size,
@@ -148,6 +151,14 @@ def main() -> None:
     p.add_argument("--budget-steps", type=int, help="language-adaptation steps per language")
     p.add_argument("--languages", help="comma-separated subset")
     p.add_argument("--threads", type=int, help="torch threads (1 when other jobs share the cores)")
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(VARIANTS),
+        choices=list(VARIANTS),
+        help="run only these (e.g. one per core in parallel, into the same --out); finished stages "
+        "are skipped, so a last run with both only assembles the report",
+    )
     args = p.parse_args()
 
     size = SMOKE if args.smoke else BenchmarkSize()
@@ -159,7 +170,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     results, timings = {}, {}
-    for name, k in (("standard", None), ("forgetting", size.reset_every)):
+    for name in args.variants:
+        k = size.reset_every if VARIANTS[name] else None
         t0 = time.perf_counter()
         results[name] = run_pipeline(configs(size, args.data, args.out / name, k))
         timings[name] = time.perf_counter() - t0
