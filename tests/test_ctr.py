@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 import yaml
-from _plugins_util import masked_weights, session, task_logits
+from _plugins_util import learn_three_tasks_checking_old_answers, masked_weights, session, task_logits
 from safetensors.torch import load_file
 
 from lifelong.cli import main
@@ -47,16 +47,7 @@ def test_transfer_routing_freezes_earlier_capsules_and_gates_binarily() -> None:
 
 
 def test_ctr_answers_old_tasks_bit_identically_after_new_ones() -> None:
-    sess, tasks = session("ctr")
-    sess.learn_task(tasks[0])
-    first = task_logits(sess.method, tasks[0])
-    shared = masked_weights(sess.method)
-    sess.learn_task(tasks[1])
-    second = task_logits(sess.method, tasks[1])
-    sess.learn_task(tasks[2])
-    assert torch.equal(task_logits(sess.method, tasks[0]), first)
-    assert torch.equal(task_logits(sess.method, tasks[1]), second)
-    assert sum(int((a != b).sum()) for a, b in zip(shared, masked_weights(sess.method), strict=True)) > 0
+    sess = learn_three_tasks_checking_old_answers("ctr")
     ksm = plugins(sess.method.learner)[0].ksm
     assert len(ksm.capsules) == 3 and ksm.routers[2].route.shape[0] == 3
 
