@@ -41,6 +41,7 @@ class BenchmarkSize:
     steps: int = 5000  # pretraining updates per variant (batch 32 x 128 tokens)
     reset_every: int = 500  # K
     budget_steps: int = 200  # language-adaptation updates per language (batch 32 x 128 tokens)
+    lr: float = 5e-4  # pretraining peak learning rate
     layers: int = 4
     hidden: int = 256
     heads: int = 4
@@ -68,7 +69,7 @@ def configs(size: BenchmarkSize, data: Path, out: Path, reset_every: int | None)
         heads=size.heads,
         steps=size.steps,
         warmup_steps=max(1, size.steps // 20),
-        lr=5e-4,
+        lr=size.lr,
         reset_every=reset_every,
         max_lines=size.max_lines,
         tokenizer_lines=size.max_lines or 200_000,
@@ -107,7 +108,7 @@ def report(results: dict[str, dict], size: BenchmarkSize, timings: dict[str, flo
     lines = [
         "# Active forgetting: zero-shot SIB-200 transfer\n",
         f"Pretraining: RoBERTa {size.layers} layers, hidden {size.hidden}, vocab {size.vocab_size}, "
-        f"{size.steps} steps x 32 x 128 tokens; forgetting resets the token embeddings every "
+        f"{size.steps} steps x 32 x 128 tokens, peak lr {size.lr:g}; forgetting resets the token embeddings every "
         f"K={size.reset_every} steps. Language adaptation: {size.budget_steps} steps per language "
         "(new BPE tokenizer + embeddings, body frozen). Task adaptation: SIB-200 English train, "
         "embeddings frozen. `en` = the task model with its own English embeddings (not in the mean).\n",
@@ -149,6 +150,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, help="pretraining steps per variant")
     p.add_argument("--reset-every", type=int, help="K")
     p.add_argument("--budget-steps", type=int, help="language-adaptation steps per language")
+    p.add_argument("--lr", type=float, help="pretraining peak learning rate (default 5e-4)")
     p.add_argument("--languages", help="comma-separated subset")
     p.add_argument("--threads", type=int, help="torch threads (1 when other jobs share the cores)")
     p.add_argument(
@@ -162,7 +164,12 @@ def main() -> None:
     args = p.parse_args()
 
     size = SMOKE if args.smoke else BenchmarkSize()
-    overrides = {"steps": args.steps, "reset_every": args.reset_every, "budget_steps": args.budget_steps}
+    overrides = {
+        "steps": args.steps,
+        "reset_every": args.reset_every,
+        "budget_steps": args.budget_steps,
+        "lr": args.lr,
+    }
     size = dataclasses.replace(size, **{k: v for k, v in overrides.items() if v is not None})
     if args.languages:
         size = dataclasses.replace(size, languages=tuple(x.strip() for x in args.languages.split(",")))
