@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 from lifelong.errors import ConfigError, DataError, LifelongError
 from lifelong.pretraining import commands
 from lifelong.pretraining.adaptation import (
+    ZERO_SHOT_TASKS,
     LanguageAdaptConfig,
     TaskAdaptConfig,
     adapt_language,
@@ -27,6 +28,7 @@ from lifelong.pretraining.adaptation import (
     load_classifier,
     load_mlm,
     load_tokenizer,
+    read_labelled,
 )
 from lifelong.pretraining.forgetting import (
     ForgettingSchedule,
@@ -363,3 +365,81 @@ def test_set_overrides_are_typed():
     assert cfg.pretrain.steps == 1000 and cfg.pretrain.reset_every is None and cfg.language.lr == 0.01
     assert cfg.languages == ["de", "sw"] and cfg.pretrain.bf16 is False
     assert dataclasses.is_dataclass(cfg.task)
+
+
+# ---------------------------------------------------------------- pair tasks and the whole pipeline
+
+
+def _pair_rows(rng: random.Random, n: int, spell) -> list[dict]:
+    """NLI-like pairs: label says whether premise and hypothesis share a topic."""
+    rows = []
+    for i in range(n):
+        a = list(TOPICS)[i % len(TOPICS)]
+        b = a if i % 2 else rng.choice([t for t in TOPICS if t != a])
+        label = "same" if a == b else "different"
+        rows.append({"text": spell(_sentence(rng, a)), "text_pair": spell(_sentence(rng, b)), "label": label})
+    return rows
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def test_pair_rows_and_row_ranges(tmp_path):
+    rows = _pair_rows(random.Random(0), 10, str)
+    _write_jsonl(tmp_path / "dev.jsonl", rows)
+    assert [r.pair for r in read_labelled(tmp_path / "dev.jsonl")] == [r["text_pair"] for r in rows]
+    assert [r.text for r in read_labelled(f"{tmp_path / 'dev.jsonl'}[3:5]")] == [r["text"] for r in rows[3:5]]
+    assert len(read_labelled(f"{tmp_path / 'dev.jsonl'}[-2:]")) == 2
+    with pytest.raises(DataError, match=r"dev.jsonl\[10:\] has no rows"):
+        read_labelled(f"{tmp_path / 'dev.jsonl'}[10:]")
+    _write_jsonl(tmp_path / "mixed.jsonl", [rows[0], {"text": "x", "label": "same"}])
+    with pytest.raises(DataError, match="mixed.jsonl:2"):
+        read_labelled(tmp_path / "mixed.jsonl")
+
+
+@pytest.fixture(scope="module")
+def data_root(data, tmp_path_factory) -> Path:
+    """The shared-data layout in miniature: one target language ``xx`` (words spelled backwards)."""
+    root = tmp_path_factory.mktemp("shared")
+    (root / "corpora").mkdir()
+    (root / "corpora" / "english.txt").write_text(data["english"].read_text())
+    multi = root / "multilingual"
+    (multi / "corpora").mkdir(parents=True)
+    (multi / "corpora" / "xx.txt").write_text(data["target"].read_text())
+    english_test = [json.loads(line) for line in data["test"].read_text().splitlines()]
+    english_test = [dict(r, text=_backwards(r["text"])) for r in english_test]  # test.jsonl is backwards
+    _write_jsonl(multi / "sib200" / "en" / "train.jsonl", [json.loads(x) for x in data["train"].open()])
+    _write_jsonl(multi / "sib200" / "en" / "test.jsonl", english_test)
+    _write_jsonl(multi / "sib200" / "xx" / "test.jsonl", [json.loads(x) for x in data["test"].open()])
+    for lang, spell in (("en", str), ("xx", _backwards)):
+        rng = random.Random(1)  # the same pairs in both languages: translations of one another
+        _write_jsonl(multi / "xnli" / lang / "dev.jsonl", _pair_rows(rng, 1245 + 30, spell))
+    return root
+
+
+def test_pipeline_runs_from_the_cli_with_an_extra_pair_task_and_resumes(data_root, tmp_path, capsys):
+    assert ZERO_SHOT_TASKS["xnli"].test == "dev.jsonl[1245:]"
+    argv = ["forgetting-pipeline", "--out", str(tmp_path / "run"), "--data", str(data_root)]
+    argv += ["--languages", "xx", "--steps", "6", "--reset-every", "3", "--budget-steps", "4"]
+    for key, value in dict(
+        vocab_size=300, seq_len=32, layers=2, hidden=32, heads=2, batch_size=8, warmup_steps=1
+    ).items():
+        argv += ["--set", f"pretrain.{key}={value}"]
+    argv += ["--set", "task.epochs=1", "--set", "language.vocab_size=300", "--set", "language.batch_size=8"]
+    argv += ["--set", "language.warmup_steps=1", "--set", "eval_points=2"]
+    assert _cli([*argv, "--extra-tasks", "xnli"]) == 0
+    run = tmp_path / "run"
+    results = json.loads((run / "results.json").read_text())
+    assert set(results["scores"]) == {"en", "xx"} and results["scores"]["xx"]["n"] == 30
+    assert set(results["extra_tasks"]["xnli"]) == {"en", "xx"}
+    assert results["extra_tasks"]["xnli"]["xx"]["n"] == 30  # rows 1245.. only
+    assert json.loads((run / "task-xnli" / "adaptation.json").read_text())["steps"] == 39  # 1245 / 32
+    assert (run / "curves.png").stat().st_size > 0 and "xnli accuracy" in (run / "results.md").read_text()
+    stamp = (run / "task-xnli" / "model.safetensors").stat().st_mtime_ns
+    assert _cli([*argv, "--extra-tasks", "xnli"]) == 0  # a re-run finds every stage done
+    assert (run / "task-xnli" / "model.safetensors").stat().st_mtime_ns == stamp
+    assert json.loads((run / "results.json").read_text())["extra_tasks"] == results["extra_tasks"]
+    with pytest.raises(ConfigError, match="unknown zero-shot task 'xnl'"):
+        _cli([*argv, "--extra-tasks", "xnl"])

@@ -49,6 +49,7 @@ class BenchmarkSize:
     task_epochs: int = 20
     eval_points: int = 5
     languages: tuple[str, ...] = LANGUAGES
+    extra_tasks: tuple[str, ...] = ()  # e.g. ("xnli",): own task adaptation, scored with the final embeddings
     max_lines: int | None = None  # English corpus lines (None = all)
 
 
@@ -80,6 +81,7 @@ def configs(size: BenchmarkSize, data: Path, out: Path, reset_every: int | None)
         out=str(out),
         data=str(data),
         languages=list(size.languages),
+        extra_tasks=list(size.extra_tasks),
         name=out.name,
         eval_points=size.eval_points,
         pretrain=pre,
@@ -126,6 +128,9 @@ def report(results: dict[str, dict], size: BenchmarkSize, timings: dict[str, flo
         lines.append(
             f"| {name} | " + " | ".join(f"{100 * c[s]:.1f}" if s in c else "—" for s in steps) + " |"
         )
+    for task in size.extra_tasks:
+        lines.append(f"\n## {task} accuracy (%), final target embeddings\n")
+        lines.append(results_table({name: r["extra_tasks"][task] for name, r in results.items()}))
     lines.append("\n## Final language-adaptation MLM loss\n")
     langs = [lang for lang in size.languages if all(lang in s for s in scores.values())]
     lines.append("| variant | " + " | ".join(langs) + " |")
@@ -152,6 +157,7 @@ def main() -> None:
     p.add_argument("--budget-steps", type=int, help="language-adaptation steps per language")
     p.add_argument("--lr", type=float, help="pretraining peak learning rate (default 5e-4)")
     p.add_argument("--languages", help="comma-separated subset")
+    p.add_argument("--extra-tasks", help="comma-separated, e.g. xnli (scored with the final embeddings)")
     p.add_argument("--threads", type=int, help="torch threads (1 when other jobs share the cores)")
     p.add_argument(
         "--variants",
@@ -173,6 +179,8 @@ def main() -> None:
     size = dataclasses.replace(size, **{k: v for k, v in overrides.items() if v is not None})
     if args.languages:
         size = dataclasses.replace(size, languages=tuple(x.strip() for x in args.languages.split(",")))
+    if args.extra_tasks:
+        size = dataclasses.replace(size, extra_tasks=tuple(x.strip() for x in args.extra_tasks.split(",")))
     if args.threads:
         torch.set_num_threads(args.threads)
 

@@ -7,7 +7,9 @@
 """
 
 from lifelong.pretraining.adaptation import (
+    ZERO_SHOT_TASKS,
     AdaptationCurve,
+    LabelledRow,
     LanguageAdaptConfig,
     PipelineConfig,
     TaskAdaptConfig,
@@ -17,6 +19,7 @@ from lifelong.pretraining.adaptation import (
     assemble_and_evaluate,
     evaluate_classifier,
     plot_curves,
+    read_labelled,
     results_table,
     run_pipeline,
 )
@@ -29,7 +32,10 @@ from lifelong.pretraining.forgetting import (
 from lifelong.pretraining.mlm import PretrainConfig, PretrainResult, pretrain, train_tokenizer
 
 __all__ = [
+    "ZERO_SHOT_TASKS",
     "AdaptationCurve",
+    "LabelledRow",
+    "read_labelled",
     "ForgettingSchedule",
     "LanguageAdaptConfig",
     "PipelineConfig",

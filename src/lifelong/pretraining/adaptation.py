@@ -18,11 +18,12 @@ import dataclasses
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -106,26 +107,73 @@ def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
 
 
-def read_labelled(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
-    """(text, label) rows of a classification JSONL file such as SIB-200's."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}")
+class LabelledRow(NamedTuple):
+    """One classification example: a text, an optional second text (NLI hypothesis), a label."""
+
+    text: str
+    pair: str | None
+    label: str
+
+
+_ROW_RANGE = re.compile(r"^(?P<file>.+)\[(?P<start>-?\d*):(?P<stop>-?\d*)\]$")
+
+
+def split_row_range(path: str | os.PathLike[str]) -> tuple[Path, slice]:
+    """``file.jsonl[a:b]`` -> (``file.jsonl``, rows a..b-1, Python slice rules); a plain path -> all rows.
+
+    Lets one file serve as both splits, e.g. XNLI's English dev: ``dev.jsonl[:1245]`` to train,
+    ``dev.jsonl[1245:]`` to test.
+    """
+    text = os.fspath(path)
+    match = _ROW_RANGE.match(text)
+    if match is None or Path(text).is_file():
+        return Path(text), slice(None)
+    bound = {k: int(match[k]) if match[k] else None for k in ("start", "stop")}
+    return Path(match["file"]), slice(bound["start"], bound["stop"])
+
+
+def read_labelled(path: str | os.PathLike[str]) -> list[LabelledRow]:
+    """Rows of a classification JSONL file: ``text``, ``label`` and, for pair tasks, ``text_pair``.
+
+    ``path`` may end in a row range, ``file.jsonl[a:b]`` (see ``split_row_range``).
+    """
+    file, rows_wanted = split_row_range(path)
+    if not file.is_file():
+        raise DataError(f"data file not found: {file}")
     rows = []
-    with open(path, encoding="utf-8") as f:
+    with open(file, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+                raise DataError(f"{file}:{n}: not valid JSON ({e.msg})") from None
             if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or "label" not in obj:
-                raise DataError(f"{path}:{n}: expected an object with a string 'text' and a 'label'")
-            rows.append((obj["text"], str(obj["label"])))
+                raise DataError(f"{file}:{n}: expected an object with a string 'text' and a 'label'")
+            pair = obj.get("text_pair")
+            if pair is not None and not isinstance(pair, str):
+                raise DataError(f"{file}:{n}: 'text_pair' must be a string")
+            if rows and (pair is None) != (rows[0].pair is None):
+                raise DataError(f"{file}:{n}: some rows have a 'text_pair' and some do not")
+            rows.append(LabelledRow(obj["text"], pair, str(obj["label"])))
+    rows = rows[rows_wanted]
     if not rows:
         raise DataError(f"{path} has no rows")
     return rows
+
+
+def _encode(tokenizer: Any, rows: list[LabelledRow], max_length: int) -> Any:
+    """Tokenize single texts or (text, text_pair) pairs, padded to the longest in the batch."""
+    pairs = [r.pair for r in rows] if rows[0].pair is not None else None
+    return tokenizer(
+        [r.text for r in rows],
+        pairs,
+        padding=True,
+        truncation=True,
+        max_length=max_length,
+        return_tensors="pt",
+    )
 
 
 def _max_length(model: nn.Module) -> int:
@@ -179,28 +227,25 @@ def _check_same_body(body_meta: dict[str, Any], fingerprint: str, body_dir: Path
 
 @torch.no_grad()
 def evaluate_classifier(
-    model: nn.Module, tokenizer: Any, rows: list[tuple[str, str]], batch_size: int = 64, bf16: bool = True
+    model: nn.Module, tokenizer: Any, rows: list[LabelledRow], batch_size: int = 64, bf16: bool = True
 ) -> dict[str, float]:
-    """Accuracy and macro-F1 (scikit-learn) of a classifier on (text, label) rows."""
+    """Accuracy and macro-F1 (scikit-learn) of a classifier on labelled rows."""
     from sklearn.metrics import accuracy_score, f1_score
 
     label2id = model.config.label2id
-    unknown = sorted({label for _, label in rows} - set(label2id))
+    unknown = sorted({r.label for r in rows} - set(label2id))
     if unknown:
         raise DataError(f"test labels {unknown} are not among the model's labels {sorted(label2id)}")
     was_training = model.training
     model.eval()
     preds: list[int] = []
     for i in range(0, len(rows), batch_size):
-        texts = [t for t, _ in rows[i : i + batch_size]]
-        enc = tokenizer(
-            texts, padding=True, truncation=True, max_length=_max_length(model), return_tensors="pt"
-        )
+        enc = _encode(tokenizer, rows[i : i + batch_size], _max_length(model))
         with _autocast(bf16):
             logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
         preds.extend(logits.argmax(-1).tolist())
     model.train(was_training)
-    gold = [label2id[label] for _, label in rows]
+    gold = [label2id[r.label] for r in rows]
     return {
         "accuracy": float(accuracy_score(gold, preds)),
         "macro_f1": float(f1_score(gold, preds, average="macro", zero_division=0)),
@@ -433,7 +478,7 @@ def adapt_task(cfg: TaskAdaptConfig) -> TaskResult:
         raise ConfigError("epochs and batch_size must be positive")
     rows = read_labelled(cfg.train)
     dev_rows = read_labelled(cfg.dev) if cfg.dev else None
-    labels = sorted({label for _, label in rows})
+    labels = sorted({r.label for r in rows})
     if len(labels) < 2:
         raise DataError(f"{cfg.train}: needs at least two labels, found {labels}")
     torch.manual_seed(cfg.seed)
@@ -463,14 +508,8 @@ def adapt_task(cfg: TaskAdaptConfig) -> TaskResult:
         order = torch.randperm(len(rows), generator=g).tolist()
         for i in range(0, len(order), cfg.batch_size):
             chunk = [rows[j] for j in order[i : i + cfg.batch_size]]
-            enc = tokenizer(
-                [t for t, _ in chunk],
-                padding=True,
-                truncation=True,
-                max_length=_max_length(model),
-                return_tensors="pt",
-            )
-            target = torch.tensor([label2id[label] for _, label in chunk])
+            enc = _encode(tokenizer, chunk, _max_length(model))
+            target = torch.tensor([label2id[r.label] for r in chunk])
             with _autocast(cfg.bf16):
                 loss = model(
                     input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], labels=target
@@ -576,13 +615,33 @@ def default_data_root() -> str:
     return os.environ.get("LIFELONG_DATA", "/work/shared/data")
 
 
+@dataclass(frozen=True)
+class ZeroShotTask:
+    """Where a cross-lingual task's files sit: ``multilingual/<folder>/<lang>/<file>`` (row ranges allowed)."""
+
+    folder: str
+    train: str  # English rows that task adaptation trains on
+    test: str  # every language's test rows (English included)
+    dev: str | None = None  # English rows scored after task adaptation, if present
+
+
+ZERO_SHOT_TASKS = {
+    "sib200": ZeroShotTask("sib200", "train.jsonl", "test.jsonl", "dev.jsonl"),
+    # The shared data has XNLI dev splits only; they are row-by-row translations of one another, so
+    # English rows 0..1244 train and every language is tested on rows 1245.. (415 per label in each).
+    "xnli": ZeroShotTask("xnli", "dev.jsonl[:1245]", "dev.jsonl[1245:]"),
+}
+
+
 @dataclass
 class PipelineConfig:
     """Pretrain (unless ``model`` is given) -> task adaptation -> per language: adaptation + zero-shot test.
 
     Data paths follow the shared layout under ``data``: ``corpora/english.txt``,
-    ``multilingual/sib200/<lang>/{train,test}.jsonl`` and ``multilingual/corpora/<lang>.txt``.
-    Stages whose output already exists with the same config are skipped, so a run can be restarted.
+    ``multilingual/<task>/<lang>/*.jsonl`` and ``multilingual/corpora/<lang>.txt``. ``task`` (default
+    SIB-200) is also scored along each language adaptation; every ``extra_tasks`` entry (e.g.
+    ``xnli``) gets its own task adaptation and is scored with the final target embeddings. Stages
+    whose output already exists with the same config are skipped, so a run can be restarted.
     """
 
     out: str = ""
@@ -591,6 +650,8 @@ class PipelineConfig:
     model: str | None = None
     name: str = ""  # variant name in tables and plots; default: the output folder's name
     eval_points: int = 4  # zero-shot evaluations along each language adaptation (plus step 0)
+    task_name: str = "sib200"
+    extra_tasks: list[str] = field(default_factory=list)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)  # corpus/out default from data/out
     task: TaskAdaptConfig = field(default_factory=TaskAdaptConfig)
     language: LanguageAdaptConfig = field(default_factory=lambda: LanguageAdaptConfig(budget_steps=500))
@@ -602,6 +663,30 @@ def _done(out: Path, cfg: Any, fingerprint: str) -> bool:
     return meta.get("config") == dataclasses.asdict(cfg) and meta.get("pretrained_fingerprint") == fingerprint
 
 
+def _zero_shot_task(name: str) -> ZeroShotTask:
+    if name not in ZERO_SHOT_TASKS:
+        raise ConfigError(f"unknown zero-shot task {name!r}; known: {', '.join(ZERO_SHOT_TASKS)}")
+    return ZERO_SHOT_TASKS[name]
+
+
+def _adapt_english(
+    cfg: PipelineConfig, task: ZeroShotTask, out: Path, model_dir: Path, fingerprint: str
+) -> tuple[TaskAdaptConfig, dict[str, float]]:
+    """Task adaptation on the English rows (skipped if already done); returns its config and English test score."""
+    english = Path(cfg.data) / "multilingual" / task.folder / "en"
+    task_cfg = dataclasses.replace(
+        cfg.task, model=str(model_dir), train=cfg.task.train or str(english / task.train), out=str(out)
+    )
+    if task_cfg.dev is None and task.dev and split_row_range(english / task.dev)[0].is_file():
+        task_cfg.dev = str(english / task.dev)
+    if not _done(out, task_cfg, fingerprint):
+        adapt_task(task_cfg)
+    score = evaluate_classifier(
+        load_classifier(out), load_tokenizer(out), read_labelled(english / task.test), bf16=task_cfg.bf16
+    )
+    return task_cfg, score
+
+
 def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
     """All stages for one pretrained model; writes results.json, results.md and curves.png into ``out``."""
     if not cfg.out:
@@ -609,6 +694,8 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
     out, data = Path(cfg.out), Path(cfg.data)
     name = cfg.name or out.name
     multi = data / "multilingual"
+    main_task = _zero_shot_task(cfg.task_name)
+    extra = {task: _zero_shot_task(task) for task in cfg.extra_tasks if task != cfg.task_name}
     for lang in cfg.languages:
         if not (multi / "corpora" / f"{lang}.txt").is_file():
             raise DataError(f"no corpus for language {lang!r}: {multi / 'corpora' / f'{lang}.txt'} not found")
@@ -631,22 +718,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
     del pretrained
     seconds["pretraining"], clock = time.perf_counter() - clock, time.perf_counter()
 
-    task_cfg = dataclasses.replace(
-        cfg.task,
-        model=str(model_dir),
-        train=cfg.task.train or str(multi / "sib200" / "en" / "train.jsonl"),
-        out=str(out / "task"),
-    )
-    if task_cfg.dev is None and (multi / "sib200" / "en" / "dev.jsonl").is_file():
-        task_cfg.dev = str(multi / "sib200" / "en" / "dev.jsonl")
-    if not _done(Path(task_cfg.out), task_cfg, fingerprint):
-        adapt_task(task_cfg)
-    english = evaluate_classifier(
-        load_classifier(task_cfg.out),
-        load_tokenizer(task_cfg.out),
-        read_labelled(multi / "sib200" / "en" / "test.jsonl"),
-        bf16=task_cfg.bf16,
-    )
+    task_cfg, english = _adapt_english(cfg, main_task, out / "task", model_dir, fingerprint)
     seconds["task adaptation"], clock = time.perf_counter() - clock, time.perf_counter()
     scores: dict[str, dict[str, float]] = {"en": english}
     curves: dict[str, dict[str, Any]] = {}
@@ -657,7 +729,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
             corpus=str(multi / "corpora" / f"{lang}.txt"),
             out=str(out / "languages" / lang),
             eval_body=task_cfg.out,
-            eval_test=str(multi / "sib200" / lang / "test.jsonl"),
+            eval_test=str(multi / main_task.folder / lang / main_task.test),
         )
         if lang_cfg.eval_every is None and cfg.eval_points > 0:
             seq = min(cfg.language.seq_len or max_seq, max_seq)
@@ -669,9 +741,34 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         curves[f"{name}/{lang}"] = meta["curve"]
         seconds[f"language adaptation {lang}"], clock = time.perf_counter() - clock, time.perf_counter()
 
-    results = {"name": name, "model": str(model_dir), "scores": scores, "curves": curves, "seconds": seconds}
+    extra_scores: dict[str, dict[str, dict[str, float]]] = {}
+    for task_name, task in extra.items():
+        body = out / f"task-{task_name}"
+        own_files = dataclasses.replace(cfg, task=dataclasses.replace(cfg.task, train="", dev=None))
+        extra_scores[task_name] = {"en": _adapt_english(own_files, task, body, model_dir, fingerprint)[1]}
+        for lang in cfg.languages:
+            extra_scores[task_name][lang] = assemble_and_evaluate(
+                body, out / "languages" / lang, multi / task.folder / lang / task.test, bf16=task_cfg.bf16
+            )
+        seconds[f"{task_name} (task adaptation + tests)"], clock = (
+            time.perf_counter() - clock,
+            time.perf_counter(),
+        )
+
+    results = {
+        "name": name,
+        "model": str(model_dir),
+        "task": cfg.task_name,
+        "scores": scores,
+        "extra_tasks": extra_scores,
+        "curves": curves,
+        "seconds": seconds,
+    }
     write_json(out / "results.json", results)
-    table = results_table({name: scores}) + "\n**macro-F1**\n\n" + results_table({name: scores}, "macro_f1")
-    (out / "results.md").write_text(f"# {name}: SIB-200 zero-shot accuracy (%)\n\n{table}", encoding="utf-8")
+    sections = [f"# {name}: zero-shot {cfg.task_name} accuracy (%)\n"]
+    sections += [results_table({name: scores}), "**macro-F1**\n", results_table({name: scores}, "macro_f1")]
+    for task_name, task_scores in extra_scores.items():
+        sections += [f"## {task_name} accuracy (%)\n", results_table({name: task_scores})]
+    (out / "results.md").write_text("\n".join(sections), encoding="utf-8")
     plot_curves(curves, out / "curves.png")
     return results

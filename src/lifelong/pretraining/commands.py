@@ -20,6 +20,7 @@ from typing import Any
 from lifelong.errors import ConfigError
 from lifelong.pretraining.adaptation import (
     LANGUAGES,
+    ZERO_SHOT_TASKS,
     LanguageAdaptConfig,
     PipelineConfig,
     TaskAdaptConfig,
@@ -188,6 +189,8 @@ def _assemble_from_args(ns: argparse.Namespace) -> int:
 
 def _pipeline_from_args(ns: argparse.Namespace) -> int:
     cfg = PipelineConfig(out=ns.out, data=ns.data, languages=_languages(ns.languages), model=ns.model)
+    if ns.extra_tasks:
+        cfg.extra_tasks = [t.strip() for t in ns.extra_tasks.split(",") if t.strip()]
     if ns.steps is not None:
         cfg.pretrain.steps = ns.steps
     if ns.reset_every is not None:
@@ -235,7 +238,11 @@ def register(subparsers: Any) -> None:
         "adapt-task", help="fine-tune body + head on task data, token embeddings frozen"
     )
     p.add_argument("--model", required=True, help="pretrained model folder")
-    p.add_argument("--train", required=True, help="JSONL with text and label")
+    p.add_argument(
+        "--train",
+        required=True,
+        help="JSONL with text, label (and text_pair for pair tasks); file.jsonl[a:b] takes rows a..b-1",
+    )
     p.add_argument("--dev", default=None)
     p.add_argument("--out", required=True)
     _set_arg(p)
@@ -244,7 +251,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("assemble-eval", help="target embeddings + task-adapted body, zero-shot test")
     p.add_argument("--body", required=True, help="task-adapted model folder (adapt-task --out)")
     p.add_argument("--language", required=True, help="language-adapted model folder (adapt-language --out)")
-    p.add_argument("--test", required=True, help="target-language test JSONL")
+    p.add_argument("--test", required=True, help="target-language test JSONL (row range allowed)")
     p.add_argument("--no-bf16", action="store_true")
     p.set_defaults(func=_assemble_from_args)
 
@@ -260,5 +267,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--reset-every", type=int, default=None, metavar="K")
     p.add_argument("--steps", type=int, default=None, help="pretraining steps")
     p.add_argument("--budget-steps", type=int, default=None, help="language-adaptation steps per language")
+    p.add_argument(
+        "--extra-tasks",
+        default="",
+        help=f"comma-separated tasks scored with the final embeddings too ({', '.join(ZERO_SHOT_TASKS)})",
+    )
     _set_arg(p)
     p.set_defaults(func=_pipeline_from_args)
