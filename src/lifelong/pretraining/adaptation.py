@@ -184,6 +184,18 @@ def _autocast(enabled: bool) -> contextlib.AbstractContextManager[Any]:
     return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
 
 
+def _update(
+    loss: torch.Tensor, params: list[nn.Parameter], optimizer: Any, scheduler: Any, grad_clip: float
+) -> None:
+    """One optimizer update of ``params`` (both adaptation stages train a subset of the model)."""
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 # ---------------------------------------------------------------- vocabulary surgery
 
 
@@ -405,12 +417,7 @@ def adapt_language(cfg: LanguageAdaptConfig) -> LanguageResult:
         batch = mask_batch(collator, batches(step))
         with _autocast(cfg.bf16):
             loss = masked_lm(batch["input_ids"], batch["labels"])
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        _update(loss, trainable, optimizer, scheduler, cfg.grad_clip)
         running += loss.item()
         counted += 1
         done = step + 1
@@ -514,12 +521,7 @@ def adapt_task(cfg: TaskAdaptConfig) -> TaskResult:
                 loss = model(
                     input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], labels=target
                 ).loss
-            loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            _update(loss, trainable, optimizer, scheduler, cfg.grad_clip)
             step += 1
             losses.append((step, loss.item()))
             bar.update(1)
