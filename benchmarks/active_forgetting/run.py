@@ -105,7 +105,41 @@ def accuracy_by_step(curves: dict[str, dict]) -> dict[int, float]:
     return {s: sum(v) / len(v) for s, v in sorted(by_step.items())}
 
 
-def report(results: dict[str, dict], size: BenchmarkSize, timings: dict[str, float]) -> str:
+def pretraining_logs(out: Path, names: list[str]) -> dict[str, dict]:
+    return {name: json.loads((out / name / "pretrained" / "pretrain_log.json").read_text()) for name in names}
+
+
+def relearning_table(log: dict, offsets: tuple[int, ...] = (50, 100, 250, 500)) -> str:
+    """English MLM loss a fixed number of updates into each episode: does relearning get faster?"""
+    loss = dict((step, value) for step, value in log["losses"])
+    k = log["config"]["reset_every"]
+    offsets = tuple(o for o in offsets if o < k) + (k,)
+    lines = ["| episode starts at update | " + " | ".join(f"+{o}" for o in offsets) + " |"]
+    lines.append("|---" * (len(offsets) + 1) + "|")
+    for start in [0, *log["resets"]]:
+        cells = [f"{loss[start + o]:.2f}" if start + o in loss else "—" for o in offsets]
+        lines.append(f"| {start} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_pretraining(logs: dict[str, dict], path: Path) -> None:
+    """English masked-LM loss against pretraining updates, one line per variant."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for name, log in logs.items():
+        steps, losses = zip(*log["losses"], strict=True)
+        ax.plot(steps, losses, linewidth=1.0, label=name)
+    ax.set(xlabel="pretraining updates", ylabel="English masked-LM loss (log_every mean)", ylim=(5.5, 9.0))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.savefig(path, dpi=120)
+
+
+def report(results: dict[str, dict], size: BenchmarkSize, timings: dict[str, float], out: Path) -> str:
     scores = {name: r["scores"] for name, r in results.items()}
     lines = [
         "# Active forgetting: zero-shot SIB-200 transfer\n",
@@ -137,6 +171,18 @@ def report(results: dict[str, dict], size: BenchmarkSize, timings: dict[str, flo
     lines.append("|---" * (len(langs) + 1) + "|")
     for name, s in scores.items():
         lines.append(f"| {name} | " + " | ".join(f"{s[lang]['mlm_loss']:.2f}" for lang in langs) + " |")
+    logs = pretraining_logs(out, list(results))
+    lines.append("\n## English pretraining loss (`pretraining.png`)\n")
+    lines.append("| variant | " + " | ".join(f"{s}" for s in (1000, size.steps // 2, size.steps)) + " |")
+    lines.append("|---" * 4 + "|")
+    for name, log in logs.items():
+        loss = dict((step, value) for step, value in log["losses"])
+        cells = [f"{loss[s]:.2f}" if s in loss else "—" for s in (1000, size.steps // 2, size.steps)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for name, log in logs.items():
+        if log["resets"]:
+            lines.append(f"\n{name}: loss after the given number of updates into each episode\n")
+            lines.append(relearning_table(log))
     lines.append("\n## Cost (this invocation; finished stages are skipped on a re-run)\n")
     for name, r in results.items():
         stages = ", ".join(f"{stage} {sec / 60:.1f}" for stage, sec in r["seconds"].items())
@@ -195,7 +241,8 @@ def main() -> None:
 
     curves = {label: c for r in results.values() for label, c in r["curves"].items()}
     plot_curves(curves, args.out / "curves.png")
-    (args.out / "report.md").write_text(report(results, size, timings), encoding="utf-8")
+    plot_pretraining(pretraining_logs(args.out, list(results)), args.out / "pretraining.png")
+    (args.out / "report.md").write_text(report(results, size, timings, args.out), encoding="utf-8")
     summary = {"size": dataclasses.asdict(size), "timings_s": timings, "results": results}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     print((args.out / "report.md").read_text())
