@@ -109,9 +109,13 @@ def pretraining_logs(out: Path, names: list[str]) -> dict[str, dict]:
     return {name: json.loads((out / name / "pretrained" / "pretrain_log.json").read_text()) for name in names}
 
 
+def loss_by_step(log: dict) -> dict[int, float]:
+    return {step: value for step, value in log["losses"]}
+
+
 def relearning_table(log: dict, offsets: tuple[int, ...] = (50, 100, 250, 500)) -> str:
     """English MLM loss a fixed number of updates into each episode: does relearning get faster?"""
-    loss = dict((step, value) for step, value in log["losses"])
+    loss = loss_by_step(log)
     k = log["config"]["reset_every"]
     offsets = tuple(o for o in offsets if o < k) + (k,)
     lines = ["| episode starts at update | " + " | ".join(f"+{o}" for o in offsets) + " |"]
@@ -139,7 +143,9 @@ def plot_pretraining(logs: dict[str, dict], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def report(results: dict[str, dict], size: BenchmarkSize, timings: dict[str, float], out: Path) -> str:
+def report(
+    results: dict[str, dict], size: BenchmarkSize, timings: dict[str, float], logs: dict[str, dict]
+) -> str:
     scores = {name: r["scores"] for name, r in results.items()}
     lines = [
         "# Active forgetting: zero-shot SIB-200 transfer\n",
@@ -171,12 +177,11 @@ def report(results: dict[str, dict], size: BenchmarkSize, timings: dict[str, flo
     lines.append("|---" * (len(langs) + 1) + "|")
     for name, s in scores.items():
         lines.append(f"| {name} | " + " | ".join(f"{s[lang]['mlm_loss']:.2f}" for lang in langs) + " |")
-    logs = pretraining_logs(out, list(results))
     lines.append("\n## English pretraining loss (`pretraining.png`)\n")
     lines.append("| variant | " + " | ".join(f"{s}" for s in (1000, size.steps // 2, size.steps)) + " |")
     lines.append("|---" * 4 + "|")
     for name, log in logs.items():
-        loss = dict((step, value) for step, value in log["losses"])
+        loss = loss_by_step(log)
         cells = [f"{loss[s]:.2f}" if s in loss else "—" for s in (1000, size.steps // 2, size.steps)]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     for name, log in logs.items():
@@ -241,8 +246,9 @@ def main() -> None:
 
     curves = {label: c for r in results.values() for label, c in r["curves"].items()}
     plot_curves(curves, args.out / "curves.png")
-    plot_pretraining(pretraining_logs(args.out, list(results)), args.out / "pretraining.png")
-    (args.out / "report.md").write_text(report(results, size, timings, args.out), encoding="utf-8")
+    logs = pretraining_logs(args.out, list(results))
+    plot_pretraining(logs, args.out / "pretraining.png")
+    (args.out / "report.md").write_text(report(results, size, timings, logs), encoding="utf-8")
     summary = {"size": dataclasses.asdict(size), "timings_s": timings, "results": results}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     print((args.out / "report.md").read_text())
