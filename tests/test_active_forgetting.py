@@ -16,35 +16,24 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import lifelong.pretraining.mlm as mlm
+from lifelong import schema
 from lifelong.errors import ConfigError, DataError, LifelongError
+from lifelong.optim import WarmupDecay
 from lifelong.pretraining import commands
-from lifelong.pretraining.adaptation import (
-    ZERO_SHOT_TASKS,
-    LanguageAdaptConfig,
-    TaskAdaptConfig,
-    adapt_language,
-    adapt_task,
-    assemble,
-    load_classifier,
-    load_mlm,
-    load_tokenizer,
-    read_labelled,
-)
+from lifelong.pretraining.assembly import assemble
+from lifelong.pretraining.classify import read_labelled
+from lifelong.pretraining.corpus import read_lines, train_tokenizer
 from lifelong.pretraining.forgetting import (
     ForgettingSchedule,
-    WarmupDecay,
     reset_token_embeddings,
     token_embedding_parameters,
 )
-from lifelong.pretraining.mlm import (
-    PretrainConfig,
-    SparseMaskedLM,
-    build_model,
-    build_optimizer,
-    pretrain,
-    read_lines,
-    train_tokenizer,
-)
+from lifelong.pretraining.language import LanguageAdaptConfig, adapt_language
+from lifelong.pretraining.mlm import PretrainConfig, build_model, pretrain, pretraining_optimizer
+from lifelong.pretraining.models import SparseMaskedLM, load_classifier, load_mlm, load_tokenizer
+from lifelong.pretraining.pipeline import ZERO_SHOT_TASKS, PipelineConfig
+from lifelong.pretraining.task import TaskAdaptConfig, adapt_task
 
 TOPICS = {
     "sports": ["team", "match", "goal", "player", "coach", "league", "score"],
@@ -92,7 +81,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _tiny(corpus: Path, out: Path, **kw) -> PretrainConfig:
     base = dict(
-        vocab_size=300, seq_len=32, layers=2, hidden=32, heads=2, steps=8, batch_size=8, warmup_steps=2
+        vocab_size=300, seq_len=32, layers=2, hidden=32, heads=2, steps=8, batch_size=8, warmup_ratio=0.25
     )
     base.update(checkpoint_every=4, log_every=2, seed=0)
     base.update(kw)
@@ -128,7 +117,7 @@ def language_model(pretrained, task_model, data, tmp_path_factory) -> Path:
         budget_steps=4,
         vocab_size=300,
         batch_size=8,
-        warmup_steps=1,
+        warmup_ratio=0.25,
         log_every=1,
         eval_body=str(task_model),
         eval_test=str(data["test"]),
@@ -147,17 +136,18 @@ def test_schedule_resets_at_multiples_of_k_only():
     s = ForgettingSchedule(reset_every=5, total_steps=20)
     assert [t for t in range(25) if s.is_reset_step(t)] == [5, 10, 15]  # 20 is the last step: keep it trained
     assert not any(ForgettingSchedule(None, 20).is_reset_step(t) for t in range(25))
-    assert not any(ForgettingSchedule(0, 20).is_reset_step(t) for t in range(25))
+    with pytest.raises(ConfigError, match="reset_every"):  # "off" has one spelling: None
+        ForgettingSchedule(0, 20)
     lr = WarmupDecay(warmup=2, total=5, period=5)
     assert [lr(t) for t in range(5)] == [lr(t) for t in range(5, 10)]  # restarts every episode
-    assert lr(0) < lr(1) == 1.0 > lr(4)
+    assert lr(0) < lr(1) < lr(2) == 1.0 > lr(4)
 
 
 def test_reset_touches_only_token_embeddings_and_their_adam_state(data):
     tok = train_tokenizer(read_lines(data["english"]), 300, 32)
     cfg = _tiny(data["english"], Path("unused"))
     model = build_model(cfg, tok)
-    opt = build_optimizer(model, cfg)
+    opt, _ = pretraining_optimizer(model, cfg)
     for _ in range(2):
         x = torch.randint(5, len(tok), (4, 16))
         model(input_ids=x, labels=x).loss.backward()
@@ -189,25 +179,26 @@ def test_reset_touches_only_token_embeddings_and_their_adam_state(data):
 
 
 def test_pretraining_loop_resets_after_every_kth_update(data, tmp_path, monkeypatch):
-    import lifelong.pretraining.mlm as mlm
-
     seen = []
 
     def spy(model, optimizer, generator=None, std=0.02):
-        body = optimizer.param_groups[1]["params"][0]
+        groups = {g["name"]: g for g in optimizer.param_groups}
+        body = groups["body/decay"]["params"][0]
         updates = int(optimizer.state[body]["step"])  # ground truth: updates the optimizer has made
         body_state = {k: v.clone() for k, v in optimizer.state[body].items()}
         params = reset_token_embeddings(model, optimizer, generator, std)
-        assert params == optimizer.param_groups[0]["params"]  # the embedding group, nothing else
+        assert params == groups["embeddings/decay"]["params"]  # the embedding group, nothing else
+        assert "embeddings/no_decay" not in groups  # the vocabulary matrices are all decayed weights
         assert all(torch.equal(optimizer.state[body][k], v) for k, v in body_state.items())
-        seen.append((updates, optimizer.param_groups[0]["lr"]))
+        seen.append((updates, groups["embeddings/decay"]["lr"], groups["body/decay"]["lr"]))
         return params
 
     monkeypatch.setattr(mlm, "reset_token_embeddings", spy)
     pretrain(_tiny(data["english"], tmp_path, steps=10, reset_every=4, embedding_warmup_steps=2))
-    assert [u for u, _ in seen] == [4, 8]
-    # the embedding LR restarts its warm-up after each reset: first step of an episode = half the peak
-    assert all(abs(lr - 5e-4 / 2) < 1e-12 for _, lr in seen)
+    assert [u for u, _, _ in seen] == [4, 8]
+    # the embedding LR restarts its warm-up after each reset (lifelong.optim.WarmupDecay warms up from
+    # 0: the first update of an episode has LR 0, the second half the peak); the body's does not
+    assert all(lr == 0.0 and body_lr > 0 for _, lr, body_lr in seen)
 
 
 def test_sparse_masked_lm_loss_equals_the_full_one(data):
@@ -351,14 +342,39 @@ def test_bad_input_is_a_lifelong_error_naming_the_culprit(data, tmp_path):
         )
 
 
+def test_non_utf8_corpus_and_training_file_name_the_line(tmp_path):
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("first line\ncaf\xe9 au lait\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin1.txt: line 2: not UTF-8"):
+        read_lines(bad)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_bytes(b'{"text": "ok", "label": "a"}\n{"text": "caf\xe9", "label": "b"}\n')
+    with pytest.raises(DataError, match=r"rows.jsonl: line 2: not UTF-8"):
+        read_labelled(rows)
+
+
+def test_reset_every_zero_means_off_only_at_the_cli(tmp_path, monkeypatch):
+    built = []
+    monkeypatch.setattr(commands, "cmd_pretrain", lambda cfg: built.append(cfg) or 0)
+    argv = ["pretrain", "--corpus", "c.txt", "--out", str(tmp_path)]
+    assert _cli([*argv, "--reset-every", "0"]) == 0 and built[-1].reset_every is None
+    assert _cli([*argv, "--reset-every", "7"]) == 0 and built[-1].reset_every == 7
+    with pytest.raises(SystemExit):
+        _cli([*argv, "--reset-every", "-1"])
+    cfg = PretrainConfig(corpus="c.txt", out=str(tmp_path), reset_every=0)
+    with pytest.raises(ConfigError, match="reset_every"):  # the config knows one "off": None
+        cfg.check()
+
+
 def test_set_overrides_are_typed():
-    cfg = commands.apply_overrides(
-        commands.PipelineConfig(out="x"),
-        [
+    cfg = schema.load(
+        PipelineConfig,
+        base={"out": "x"},
+        overrides=[
             "pretrain.steps=1e3",
-            "pretrain.reset_every=none",
+            "pretrain.reset_every=null",
             "language.lr=0.01",
-            "languages=de,sw",
+            "languages=[de,sw]",
             "pretrain.bf16=false",
         ],
     )
@@ -389,7 +405,7 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 def test_pair_rows_and_row_ranges(tmp_path):
     rows = _pair_rows(random.Random(0), 10, str)
     _write_jsonl(tmp_path / "dev.jsonl", rows)
-    assert [r.pair for r in read_labelled(tmp_path / "dev.jsonl")] == [r["text_pair"] for r in rows]
+    assert [r.text_pair for r in read_labelled(tmp_path / "dev.jsonl")] == [r["text_pair"] for r in rows]
     assert [r.text for r in read_labelled(f"{tmp_path / 'dev.jsonl'}[3:5]")] == [r["text"] for r in rows[3:5]]
     assert len(read_labelled(f"{tmp_path / 'dev.jsonl'}[-2:]")) == 2
     with pytest.raises(DataError, match=r"dev.jsonl\[10:\] has no rows"):
@@ -424,11 +440,11 @@ def test_pipeline_runs_from_the_cli_with_an_extra_pair_task_and_resumes(data_roo
     argv = ["forgetting-pipeline", "--out", str(tmp_path / "run"), "--data", str(data_root)]
     argv += ["--languages", "xx", "--steps", "6", "--reset-every", "3", "--budget-steps", "4"]
     for key, value in dict(
-        vocab_size=300, seq_len=32, layers=2, hidden=32, heads=2, batch_size=8, warmup_steps=1
+        vocab_size=300, seq_len=32, layers=2, hidden=32, heads=2, batch_size=8, warmup_ratio=0.2
     ).items():
         argv += ["--set", f"pretrain.{key}={value}"]
     argv += ["--set", "task.epochs=1", "--set", "language.vocab_size=300", "--set", "language.batch_size=8"]
-    argv += ["--set", "language.warmup_steps=1", "--set", "eval_points=2"]
+    argv += ["--set", "language.warmup_ratio=0.25", "--set", "eval_points=2"]
     assert _cli([*argv, "--extra-tasks", "xnli"]) == 0
     run = tmp_path / "run"
     results = json.loads((run / "results.json").read_text())

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import shutil
 import statistics
 import time
@@ -25,16 +24,12 @@ from pathlib import Path
 
 import torch
 
-from lifelong.pretraining.adaptation import default_data_root
-from lifelong.pretraining.forgetting import WarmupDecay
-from lifelong.pretraining.mlm import (
-    PretrainConfig,
-    SparseMaskedLM,
-    build_model,
-    make_collator,
-    mask_batch,
-    pretrain,
-)
+from lifelong.data.stream import resolve_data_dir
+from lifelong.io import write_json, write_text
+from lifelong.optim import WarmupDecay
+from lifelong.pretraining.corpus import make_collator, mask_batch
+from lifelong.pretraining.mlm import PretrainConfig, build_model, pretrain
+from lifelong.pretraining.models import SparseMaskedLM
 
 
 def plain_loop(cfg: PretrainConfig, prepared: Path, sparse: bool) -> float:
@@ -50,11 +45,12 @@ def plain_loop(cfg: PretrainConfig, prepared: Path, sparse: bool) -> float:
     optimizer = torch.optim.AdamW(
         model.parameters(),
         lr=cfg.lr,
-        betas=(cfg.beta1, cfg.beta2),
+        betas=(cfg.adam_beta1, cfg.adam_beta2),
         eps=cfg.adam_eps,
         weight_decay=cfg.weight_decay,
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupDecay(cfg.warmup_steps, cfg.steps))
+    warmup = WarmupDecay(int(cfg.warmup_ratio * cfg.steps), cfg.steps, cfg.min_lr_ratio)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup)
     collator = make_collator(tokenizer, cfg.mlm_probability)
     g = torch.Generator().manual_seed(cfg.seed)
     model.train()
@@ -68,7 +64,7 @@ def plain_loop(cfg: PretrainConfig, prepared: Path, sparse: bool) -> float:
             else:
                 loss = model(input_ids=batch["input_ids"], labels=batch["labels"]).loss
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -88,7 +84,7 @@ def library_loop(cfg: PretrainConfig, prepared: Path, out: Path) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--corpus", default=str(Path(default_data_root()) / "corpora" / "english.txt"))
+    p.add_argument("--corpus", default=None, help="default: $LIFELONG_DATA/corpora/english.txt")
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--reset-every", type=int, default=20)
     p.add_argument("--repeats", type=int, default=3)
@@ -96,15 +92,16 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
+    corpus = args.corpus or str(resolve_data_dir(None) / "corpora" / "english.txt")
     cfg = PretrainConfig(
-        corpus=args.corpus,
+        corpus=corpus,
         out="",
         vocab_size=8192,
         layers=4,
         hidden=256,
         heads=4,
         steps=args.steps,
-        warmup_steps=max(1, args.steps // 10),
+        warmup_ratio=0.1,
         lr=1e-3,
         max_lines=20_000,
         tokenizer_lines=20_000,
@@ -137,8 +134,8 @@ def main() -> None:
         per = ", ".join(f"{v:.0f}" for v in values)
         lines.append(f"| {name} | {per} | {medians[name]:.0f} | {medians[name] / medians['plain']:.2f} |")
     report = "\n".join(lines) + "\n"
-    (args.out / "overhead.md").write_text(report, encoding="utf-8")
-    (args.out / "overhead.json").write_text(json.dumps(measured, indent=2), encoding="utf-8")
+    write_text(args.out / "overhead.md", report)
+    write_json(args.out / "overhead.json", measured)
     print(report)
 
 

@@ -9,7 +9,7 @@ accuracy vs adaptation steps) and ``summary.json`` into ``--out``.
     python benchmarks/active_forgetting/run.py --out /tmp/af-bench            # full (~2 h on 2 cores)
     python benchmarks/active_forgetting/run.py --out /tmp/af-smoke --smoke    # 1-2 minutes
 
-Data is read from ``--data`` (default ``$LIFELONG_DATA`` or /work/shared/data), never copied.
+Data is read from ``--data`` (default ``$LIFELONG_DATA``), never copied.
 Finished stages are skipped when the same command is run again, so an interrupted run resumes.
 """
 
@@ -17,23 +17,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 
 import torch
 
-from lifelong.pretraining.adaptation import (
-    LANGUAGES,
-    LanguageAdaptConfig,
-    PipelineConfig,
-    TaskAdaptConfig,
-    default_data_root,
-    plot_curves,
-    results_table,
-    run_pipeline,
-)
+from lifelong.data.stream import resolve_data_dir
+from lifelong.io import atomic_path, read_json, write_json, write_text
+from lifelong.pretraining.language import LanguageAdaptConfig
 from lifelong.pretraining.mlm import PretrainConfig
+from lifelong.pretraining.pipeline import LANGUAGES, PipelineConfig, run_pipeline
+from lifelong.pretraining.report import plot_curves, results_table
+from lifelong.pretraining.task import TaskAdaptConfig
 
 
 @dataclasses.dataclass
@@ -69,7 +64,7 @@ def configs(size: BenchmarkSize, data: Path, out: Path, reset_every: int | None)
         hidden=size.hidden,
         heads=size.heads,
         steps=size.steps,
-        warmup_steps=max(1, size.steps // 20),
+        warmup_ratio=0.05,
         lr=size.lr,
         reset_every=reset_every,
         max_lines=size.max_lines,
@@ -90,7 +85,7 @@ def configs(size: BenchmarkSize, data: Path, out: Path, reset_every: int | None)
             budget_steps=size.budget_steps,
             vocab_size=size.vocab_size,
             lr=2e-3,
-            warmup_steps=max(1, size.budget_steps // 10),
+            warmup_ratio=0.1,
             log_every=max(1, min(10, size.budget_steps // 20)),
         ),
     )
@@ -106,7 +101,7 @@ def accuracy_by_step(curves: dict[str, dict]) -> dict[int, float]:
 
 
 def pretraining_logs(out: Path, names: list[str]) -> dict[str, dict]:
-    return {name: json.loads((out / name / "pretrained" / "pretrain_log.json").read_text()) for name in names}
+    return {name: read_json(out / name / "pretrained" / "pretrain_log.json") for name in names}
 
 
 def loss_by_step(log: dict) -> dict[int, float]:
@@ -140,7 +135,8 @@ def plot_pretraining(logs: dict[str, dict], path: Path) -> None:
     ax.set(xlabel="pretraining updates", ylabel="English masked-LM loss (log_every mean)", ylim=(5.5, 9.0))
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
 
 
 def report(
@@ -201,7 +197,7 @@ def report(
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--data", type=Path, default=Path(default_data_root()))
+    p.add_argument("--data", type=Path, default=None, help="data root (default: $LIFELONG_DATA)")
     p.add_argument("--smoke", action="store_true", help="tiny sizes, two languages: proves the pipeline runs")
     p.add_argument("--steps", type=int, help="pretraining steps per variant")
     p.add_argument("--reset-every", type=int, help="K")
@@ -220,6 +216,7 @@ def main() -> None:
     )
     args = p.parse_args()
 
+    data = resolve_data_dir(args.data)
     size = SMOKE if args.smoke else BenchmarkSize()
     overrides = {
         "steps": args.steps,
@@ -239,19 +236,22 @@ def main() -> None:
     for name in args.variants:
         k = size.reset_every if VARIANTS[name] else None
         t0 = time.perf_counter()
-        results[name] = run_pipeline(configs(size, args.data, args.out / name, k))
+        results[name] = run_pipeline(configs(size, data, args.out / name, k))
         timings[name] = time.perf_counter() - t0
-        log = json.loads((args.out / name / "pretrained" / "pretrain_log.json").read_text())
+        log = read_json(args.out / name / "pretrained" / "pretrain_log.json")
         results[name]["pretrain_tokens_per_second"] = log["tokens_per_second"]
 
     curves = {label: c for r in results.values() for label, c in r["curves"].items()}
     plot_curves(curves, args.out / "curves.png")
     logs = pretraining_logs(args.out, list(results))
     plot_pretraining(logs, args.out / "pretraining.png")
-    (args.out / "report.md").write_text(report(results, size, timings, logs), encoding="utf-8")
-    summary = {"size": dataclasses.asdict(size), "timings_s": timings, "results": results}
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    print((args.out / "report.md").read_text())
+    text = report(results, size, timings, logs)
+    write_text(args.out / "report.md", text)
+    write_json(
+        args.out / "summary.json",
+        {"size": dataclasses.asdict(size), "timings_s": timings, "results": results},
+    )
+    print(text)
     print(f"wrote {args.out / 'report.md'} and {args.out / 'curves.png'}")
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,23 @@ REQUIRED = {
     "qa": ("text", "question", "answers"),
     "corpus": ("text",),
 }
+
+
+_ROW_RANGE = re.compile(r"^(?P<file>.+)\[(?P<start>-?\d*):(?P<stop>-?\d*)\]$")
+
+
+def split_row_range(path: str | os.PathLike[str]) -> tuple[Path, slice]:
+    """``file.jsonl[a:b]`` -> (``file.jsonl``, rows a..b-1 by Python slice rules); a plain path -> all rows.
+
+    Lets one file serve as two splits, e.g. XNLI's English dev: ``dev.jsonl[:1245]`` to train and
+    ``dev.jsonl[1245:]`` to test. A file whose real name ends in brackets is taken as it is.
+    """
+    text = os.fspath(path)
+    match = _ROW_RANGE.match(text)
+    if match is None or Path(text).is_file():
+        return Path(text), slice(None)
+    start, stop = (int(match[k]) if match[k] else None for k in ("start", "stop"))
+    return Path(match["file"]), slice(start, stop)
 
 
 def infer_format(path: Path) -> str:

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import nn
 
-from lifelong.config import ModelConfig
 from lifelong.data.task import Scenario, Task
 from lifelong.errors import ConfigError
 from lifelong.models.base import Learner
 from lifelong.models.presets import instantiate, load_model_spec
 
 KINDS = ("classifier", "text2text", "mlm")
+
+
+@dataclass
+class ModelConfig:
+    name: str = "tiny-bert"
+    kind: str = "auto"  # auto | classifier | text2text | mlm
+    max_length: int = 128
+    pooling: str = "mean"  # classifier: mean | cls
+    max_answer_length: int = 24  # text2text: fixed decoding budget, never derived from test answers
+    dropout: float | None = None  # every dropout rate of the model; None keeps the model's own
 
 
 def learner_kind(cfg: ModelConfig, family: str, tasks: list[Task]) -> str:

@@ -1,99 +1,27 @@
 """CLI wiring for active forgetting: ``pretrain``, ``adapt-language``, ``adapt-task``, ``assemble-eval``
 and ``forgetting-pipeline``.
 
-``register(subparsers)`` adds the subcommands; each sets ``func`` to a handler that turns the
-argparse namespace into a config dataclass right here at the boundary and calls the library.
-``--set key=value`` overrides any config field (dotted for the pipeline's sections, e.g.
-``--set pretrain.layers=2``); an unknown key is a ConfigError naming it.
+``register(subparsers)`` adds the subcommands. Each handler turns its typed flags into a mapping,
+applies ``--set key=value`` (dotted for the pipeline's sections, e.g. ``--set pretrain.layers=2``;
+values are YAML: ``--set languages=[de,sw]``, ``--set pretrain.reset_every=null``) and builds the
+config once with :func:`lifelong.schema.load`, so an unknown key or a wrong type is a ConfigError
+naming it. The argparse namespace stops at the handler.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import difflib
 import json
-import types
-import typing
 from typing import Any
 
-from lifelong.errors import ConfigError
-from lifelong.pretraining.adaptation import (
-    LANGUAGES,
-    ZERO_SHOT_TASKS,
-    LanguageAdaptConfig,
-    PipelineConfig,
-    TaskAdaptConfig,
-    adapt_language,
-    adapt_task,
-    assemble_and_evaluate,
-    default_data_root,
-    run_pipeline,
-)
+from lifelong import schema
+from lifelong.pretraining.assembly import assemble_and_evaluate
+from lifelong.pretraining.language import LanguageAdaptConfig, adapt_language
 from lifelong.pretraining.mlm import PretrainConfig, pretrain
+from lifelong.pretraining.pipeline import LANGUAGES, ZERO_SHOT_TASKS, PipelineConfig, run_pipeline
+from lifelong.pretraining.task import TaskAdaptConfig, adapt_task
 
-# ---------------------------------------------------------------- --set key=value
-
-
-def _parse_value(raw: str, hint: Any, key: str) -> Any:
-    """A command-line string as the field's type (int, float, bool, str, list[str], optional)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if raw.strip().lower() in ("none", "null", ""):
-            if type(None) in args:
-                return None
-        inner = [a for a in args if a is not type(None)]
-        return _parse_value(raw, inner[0], key)
-    if origin is list:
-        return [part.strip() for part in raw.split(",") if part.strip()]
-    if hint is bool:
-        low = raw.strip().lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"--set {key}: expected true/false, got {raw!r}")
-    if hint in (int, float):
-        try:
-            return hint(float(raw)) if hint is int and "e" in raw.lower() else hint(raw)
-        except ValueError:
-            raise ConfigError(f"--set {key}: expected {hint.__name__}, got {raw!r}") from None
-    if hint is str:
-        return raw
-    raise ConfigError(f"--set {key}: cannot be set from the command line")
-
-
-def apply_overrides(cfg: Any, assignments: list[str] | None, prefix: str = "") -> Any:
-    """Set ``key=value`` (dotted keys reach nested config dataclasses) on ``cfg`` in place."""
-    for assignment in assignments or []:
-        if "=" not in assignment:
-            raise ConfigError(f"--set expects key=value, got {assignment!r}")
-        key, raw = assignment.split("=", 1)
-        key = key.strip()
-        target, parts = cfg, key.split(".")
-        for depth, part in enumerate(parts):
-            hints = typing.get_type_hints(type(target))
-            known = [f.name for f in dataclasses.fields(target)]
-            if part not in known:
-                where = ".".join(parts[:depth])
-                close = difflib.get_close_matches(part, known, n=1)
-                hint = f" Did you mean {'.'.join([*parts[:depth], close[0]])!r}?" if close else ""
-                raise ConfigError(
-                    f"unknown config key {prefix}{key!r}{f' (in section {where})' if where else ''}.{hint} "
-                    f"Known keys: {', '.join(known)}"
-                )
-            if depth < len(parts) - 1:
-                target = getattr(target, part)
-                if not dataclasses.is_dataclass(target):
-                    raise ConfigError(f"--set {key}: {part!r} is not a section")
-            else:
-                if dataclasses.is_dataclass(getattr(target, part)):
-                    raise ConfigError(f"--set {key}: is a section; set one of its keys, e.g. {key}.<key>=...")
-                setattr(target, part, _parse_value(raw, hints[part], key))
-    return cfg
-
-
-# ---------------------------------------------------------------- handlers (typed arguments only)
+# ---------------------------------------------------------------- commands (configs in, JSON out)
 
 
 def _print(data: Any) -> None:
@@ -147,25 +75,34 @@ def cmd_pipeline(cfg: PipelineConfig) -> int:
 # ---------------------------------------------------------------- argparse boundary
 
 
-def _set_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+def _given(**values: Any) -> dict[str, Any]:
+    """The flags the user gave (None = not given, so the config's default stays)."""
+    return {key: value for key, value in values.items() if value is not None}
 
 
-def _languages(raw: str) -> list[str]:
-    return [x.strip() for x in raw.split(",") if x.strip()]
+def _names(raw: str | None) -> list[str] | None:
+    return None if raw is None else [x.strip() for x in raw.split(",") if x.strip()]
+
+
+def _reset_every(raw: str) -> int | None:
+    """``--reset-every K``; ``0`` means no resets, i.e. the config's ``reset_every=None``: the one
+    place where 0 stands for "off" (the config itself accepts only None or a positive K)."""
+    try:
+        k = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of updates, got {raw!r}") from None
+    if k < 0:
+        raise argparse.ArgumentTypeError(f"K must be positive (or 0 for no resets), got {k}")
+    return k or None
 
 
 def _pretrain_from_args(ns: argparse.Namespace) -> int:
-    cfg = PretrainConfig(corpus=ns.corpus, out=ns.out, resume=ns.resume)
-    if ns.steps is not None:
-        cfg.steps = ns.steps
-    if ns.reset_every is not None:
-        cfg.reset_every = ns.reset_every or None
-    return cmd_pretrain(apply_overrides(cfg, ns.set))
+    base = _given(corpus=ns.corpus, out=ns.out, resume=ns.resume, steps=ns.steps, reset_every=ns.reset_every)
+    return cmd_pretrain(schema.load(PretrainConfig, overrides=ns.set, base=base))
 
 
 def _language_from_args(ns: argparse.Namespace) -> int:
-    cfg = LanguageAdaptConfig(
+    base = _given(
         model=ns.model,
         corpus=ns.corpus,
         out=ns.out,
@@ -175,12 +112,12 @@ def _language_from_args(ns: argparse.Namespace) -> int:
         eval_test=ns.eval_test,
         eval_every=ns.eval_every,
     )
-    return cmd_adapt_language(apply_overrides(cfg, ns.set))
+    return cmd_adapt_language(schema.load(LanguageAdaptConfig, overrides=ns.set, base=base))
 
 
 def _task_from_args(ns: argparse.Namespace) -> int:
-    cfg = TaskAdaptConfig(model=ns.model, train=ns.train, out=ns.out, dev=ns.dev)
-    return cmd_adapt_task(apply_overrides(cfg, ns.set))
+    base = _given(model=ns.model, train=ns.train, out=ns.out, dev=ns.dev)
+    return cmd_adapt_task(schema.load(TaskAdaptConfig, overrides=ns.set, base=base))
 
 
 def _assemble_from_args(ns: argparse.Namespace) -> int:
@@ -188,16 +125,32 @@ def _assemble_from_args(ns: argparse.Namespace) -> int:
 
 
 def _pipeline_from_args(ns: argparse.Namespace) -> int:
-    cfg = PipelineConfig(out=ns.out, data=ns.data, languages=_languages(ns.languages), model=ns.model)
-    if ns.extra_tasks:
-        cfg.extra_tasks = [t.strip() for t in ns.extra_tasks.split(",") if t.strip()]
-    if ns.steps is not None:
-        cfg.pretrain.steps = ns.steps
-    if ns.reset_every is not None:
-        cfg.pretrain.reset_every = ns.reset_every or None
-    if ns.budget_steps is not None:
-        cfg.language.budget_steps = ns.budget_steps
-    return cmd_pipeline(apply_overrides(cfg, ns.set))
+    base = _given(
+        out=ns.out,
+        data=ns.data,
+        languages=_names(ns.languages),
+        model=ns.model,
+        extra_tasks=_names(ns.extra_tasks),
+        pretrain=_given(steps=ns.steps, reset_every=ns.reset_every),
+        language=_given(budget_steps=ns.budget_steps),
+    )
+    return cmd_pipeline(schema.load(PipelineConfig, overrides=ns.set, base=base))
+
+
+def _set_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field (YAML value)"
+    )
+
+
+def _reset_every_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--reset-every",
+        type=_reset_every,
+        default=None,
+        metavar="K",
+        help="reset token embeddings every K updates (0 = never)",
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -207,13 +160,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--corpus", required=True, help="plain-text corpus, one document per line")
     p.add_argument("--out", required=True, help="output folder (model, tokenizer, checkpoints, log)")
-    p.add_argument(
-        "--reset-every",
-        type=int,
-        default=None,
-        metavar="K",
-        help="reset token embeddings every K updates (0 = never)",
-    )
+    _reset_every_arg(p)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     _set_arg(p)
@@ -260,16 +207,16 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--out", required=True)
     p.add_argument(
-        "--data", default=default_data_root(), help="data root (default: $LIFELONG_DATA or /work/shared/data)"
+        "--data", "--data-dir", dest="data", default=None, help="data root (default: $LIFELONG_DATA)"
     )
-    p.add_argument("--languages", default=",".join(LANGUAGES))
+    p.add_argument("--languages", default=None, help=f"comma-separated (default: {','.join(LANGUAGES)})")
     p.add_argument("--model", default=None, help="skip pretraining: use this pretrained model folder")
-    p.add_argument("--reset-every", type=int, default=None, metavar="K")
+    _reset_every_arg(p)
     p.add_argument("--steps", type=int, default=None, help="pretraining steps")
     p.add_argument("--budget-steps", type=int, default=None, help="language-adaptation steps per language")
     p.add_argument(
         "--extra-tasks",
-        default="",
+        default=None,
         help=f"comma-separated tasks scored with the final embeddings too ({', '.join(ZERO_SHOT_TASKS)})",
     )
     _set_arg(p)

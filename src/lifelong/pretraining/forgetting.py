@@ -16,6 +16,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from lifelong.errors import ConfigError
+from lifelong.optim import WarmupDecay
+
 INIT_STD = 0.02
 
 
@@ -57,7 +60,8 @@ def reset_token_embeddings(
 
     Dropping the per-parameter state makes Adam start these parameters from scratch on the next
     step (moments zero, bias correction from step 1), exactly as for a newly created parameter;
-    every other parameter's state is left alone.
+    every other parameter's state is left alone. The state is keyed by the parameter itself, so
+    whichever optimizer group holds the embeddings does not matter.
     """
     params = init_token_embeddings(model, generator, std)
     for p in params:
@@ -71,45 +75,39 @@ class ForgettingSchedule:
     """When to forget: after every ``reset_every`` completed updates, except the very last one.
 
     The final update is skipped so the saved model ends with trained English embeddings (a reset
-    there would hand random embeddings to task adaptation). ``reset_every`` None or 0 = baseline.
+    there would hand random embeddings to task adaptation). ``reset_every=None`` is standard
+    pretraining; it is the only spelling of "off".
     """
 
     reset_every: int | None
     total_steps: int
 
+    def __post_init__(self) -> None:
+        if self.reset_every is not None and self.reset_every <= 0:
+            raise ConfigError(
+                f"reset_every must be a positive number of updates, or null (None) for no resets; got {self.reset_every}"
+            )
+
     @property
     def enabled(self) -> bool:
-        return bool(self.reset_every)
+        return self.reset_every is not None
 
     def is_reset_step(self, step: int) -> bool:
         """``step`` = number of completed optimizer updates."""
         k = self.reset_every
-        return bool(k) and step > 0 and step % k == 0 and step < self.total_steps
+        return k is not None and step > 0 and step % k == 0 and step < self.total_steps
 
     def episode_length(self) -> int:
-        return self.reset_every if self.enabled else self.total_steps
+        return self.reset_every if self.reset_every is not None else self.total_steps
 
-
-@dataclass
-class WarmupDecay:
-    """LR multiplier: linear warm-up, then linear decay to ``min_ratio``; restarts every ``period`` steps.
-
-    A callable dataclass rather than a closure so ``LambdaLR.state_dict`` can store it. With
-    ``period`` set it is the per-episode schedule of the token embeddings; without, the global one.
-    """
-
-    warmup: int
-    total: int
-    min_ratio: float = 0.0
-    period: int | None = None
-
-    def __call__(self, step: int) -> float:
-        if self.period:
-            step %= self.period
-        if step < self.warmup:
-            return (step + 1) / self.warmup
-        progress = (step - self.warmup) / max(1, self.total - self.warmup)
-        return max(self.min_ratio, 1.0 - progress * (1.0 - self.min_ratio))
+    def embedding_schedule(self, warmup_steps: int | None, min_ratio: float = 0.0) -> WarmupDecay | None:
+        """The embeddings' own LR shape: warm-up + decay restarted every episode (None: no resets, so
+        the embeddings follow the global schedule). ``warmup_steps`` defaults to a tenth of an episode."""
+        if self.reset_every is None:
+            return None
+        k = self.reset_every
+        warm = warmup_steps if warmup_steps is not None else max(1, k // 10)
+        return WarmupDecay(min(max(1, warm), k), k, min_ratio, period=k)
 
 
 def reset_generator(seed: int, step: int) -> torch.Generator:

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from accelerate import Accelerator
 
-from lifelong.config import TrainingConfig
+from lifelong.optim import OptimConfig
+
+
+@dataclass
+class TrainingConfig(OptimConfig):
+    """How each task is trained: the shared optimisation block plus the loop's own settings."""
+
+    epochs: int = 3
+    batch_size: int = 16  # global, across processes
+    eval_batch_size: int = 64
+    grad_accum: int = 1
+    log_every: int = 50
+    trackers: list[str] = field(default_factory=list)  # tensorboard | wandb (through Accelerate)
 
 
 @dataclass

@@ -13,11 +13,20 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
+from lifelong.data.stream import subsample
 from lifelong.data.task import Example, Task
+from lifelong.evaluation.scoring import score_task
+from lifelong.models.classifier import EncoderClassifier
+from lifelong.models.plugins import plugins
+from lifelong.optim import OptimConfig, ParamGroup, build_optimizer, clip_gradients
 
 
 @dataclass
-class EndTaskConfig:
+class EndTaskConfig(OptimConfig):
+    """The end task's own fine-tuning; ``lr`` is the encoder's (and its plugins'), ``head_lr`` the head's."""
+
     enabled: bool = True  # False: score corpus tasks by masked-LM loss only
     full_data: bool = False  # fine-tune on the whole training split instead of a few-shot sample
     shots: int = 32  # few-shot training examples for tasks with at most ``small_classes`` classes
@@ -36,8 +45,6 @@ class EndTaskConfig:
 
 def few_shot_sample(task: Task, examples: list[Example], cfg: EndTaskConfig) -> list[Example]:
     """CPT's few-shot training set (or everything with ``full_data``)."""
-    from lifelong.data.stream import subsample
-
     if cfg.full_data:
         return list(examples)
     labels = list(task.labels) or sorted({ex.label or "" for ex in examples})
@@ -51,23 +58,13 @@ def few_shot_sample(task: Task, examples: list[Example], cfg: EndTaskConfig) -> 
     return [examples[i] for i in sorted(chosen)]
 
 
-def finetune_end_task(
-    encoder: Any, tokenizer: Any, max_length: int, task: Task, cfg: EndTaskConfig, bf16: bool = True
-) -> dict[str, float]:
+def finetune_end_task(encoder: Any, tokenizer: Any, max_length: int, task: Task, cfg: EndTaskConfig) -> dict[str, float]:
     """Fine-tune ``encoder`` (modified in place: pass a copy) on ``task``; its test scores."""
-    import torch
-    from transformers import get_linear_schedule_with_warmup
-
-    from lifelong.data.stream import subsample
-    from lifelong.evaluation.scoring import score_task
-    from lifelong.models.classifier import EncoderClassifier
-    from lifelong.models.plugins import plugins
-
     device = next(encoder.parameters()).device
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(cfg.seed)  # same head and batch order at every stage: differences are the encoder's
         clf = EncoderClassifier(encoder, tokenizer, "task", max_length, cfg.pooling)
-        clf.bf16 = bf16
+        clf.bf16 = cfg.bf16
         clf.grow(task)
         if cfg.freeze_backbone:
             keep = {id(p) for plugin in plugins(encoder) for p in plugin.parameters()}
@@ -76,19 +73,17 @@ def finetune_end_task(
         else:
             for p in encoder.parameters():
                 p.requires_grad_(True)
-        head = list(clf.heads.parameters())
+        groups = [ParamGroup(list(clf.heads.parameters()), lr=cfg.head_lr, name="head")]
         body = [p for p in encoder.parameters() if p.requires_grad]
-        groups = [{"params": head, "lr": cfg.head_lr}]
         if body:
-            groups.append({"params": body, "lr": cfg.lr})
-        optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+            groups.append(ParamGroup(body, name="encoder"))
         rows = clf.encode(task, few_shot_sample(task, task.split("train"), cfg))
         order = torch.Generator().manual_seed(cfg.seed)
         loader = torch.utils.data.DataLoader(
             rows, batch_size=cfg.batch_size, shuffle=True, collate_fn=clf.collate, generator=order
         )
-        updates = max(len(loader) * cfg.epochs, 1)
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(0.1 * updates), updates)
+        optimizer, scheduler = build_optimizer(groups, cfg, len(loader) * cfg.epochs)
+        trained = [p for g in groups for p in g.params]
         clf.train()
         for _ in range(cfg.epochs):
             for batch in loader:
@@ -96,7 +91,7 @@ def finetune_end_task(
                 with clf.autocast():
                     loss = clf(batch).loss
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
+                clip_gradients(trained, cfg)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)

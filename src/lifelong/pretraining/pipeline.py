@@ -1,0 +1,215 @@
+"""Every stage for one pretrained model: pretrain (unless given) -> task adaptation on English ->
+per language: language adaptation + zero-shot test; then results.json, results.md and curves.png.
+
+Data paths follow the shared layout under the data folder (``--data``/``$LIFELONG_DATA``):
+``corpora/english.txt``, ``multilingual/<task>/<lang>/*.jsonl`` and ``multilingual/corpora/<lang>.txt``.
+A stage whose output already exists with the same config and pretrained body is skipped, so an
+interrupted run is restarted by running the same command again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lifelong.data.loaders import split_row_range
+from lifelong.data.stream import resolve_data_dir
+from lifelong.errors import ConfigError, DataError
+from lifelong.io import write_json, write_text
+from lifelong.pretraining.assembly import assemble_and_evaluate
+from lifelong.pretraining.classify import evaluate_classifier, read_labelled
+from lifelong.pretraining.language import LanguageAdaptConfig, adapt_language
+from lifelong.pretraining.mlm import PretrainConfig, pretrain
+from lifelong.pretraining.models import (
+    body_fingerprint,
+    load_classifier,
+    load_mlm,
+    load_tokenizer,
+    max_length,
+    model_dir,
+    read_meta,
+)
+from lifelong.pretraining.report import plot_curves, results_table
+from lifelong.pretraining.task import TaskAdaptConfig, adapt_task
+
+LANGUAGES = ("de", "es", "fr", "ru", "zh", "ar", "hi", "sw")
+
+
+@dataclass(frozen=True)
+class ZeroShotTask:
+    """Where a cross-lingual task's files sit: ``multilingual/<folder>/<lang>/<file>`` (row ranges allowed)."""
+
+    folder: str
+    train: str  # English rows that task adaptation trains on
+    test: str  # every language's test rows (English included)
+    dev: str | None = None  # English rows scored after task adaptation, if present
+
+
+ZERO_SHOT_TASKS = {
+    "sib200": ZeroShotTask("sib200", "train.jsonl", "test.jsonl", "dev.jsonl"),
+    # The shared data has XNLI dev splits only; they are row-by-row translations of one another, so
+    # English rows 0..1244 train and every language is tested on rows 1245.. (415 per label in each).
+    "xnli": ZeroShotTask("xnli", "dev.jsonl[:1245]", "dev.jsonl[1245:]"),
+}
+
+
+@dataclass
+class PipelineConfig:
+    """All stages for one pretrained model (``model``: skip pretraining and use this folder).
+
+    ``task_name`` (default SIB-200) is also scored along each language adaptation; every
+    ``extra_tasks`` entry (e.g. ``xnli``) gets its own task adaptation and is scored with the final
+    target embeddings. ``pretrain.corpus``/``pretrain.out`` default to the data folder's English
+    corpus and ``out/pretrained``.
+    """
+
+    out: str = ""
+    data: str = ""  # default: $LIFELONG_DATA
+    languages: list[str] = field(default_factory=lambda: list(LANGUAGES))
+    model: str | None = None
+    name: str = ""  # variant name in tables and plots; default: the output folder's name
+    eval_points: int = 4  # zero-shot evaluations along each language adaptation (plus step 0)
+    task_name: str = "sib200"
+    extra_tasks: list[str] = field(default_factory=list)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    task: TaskAdaptConfig = field(default_factory=TaskAdaptConfig)
+    language: LanguageAdaptConfig = field(default_factory=LanguageAdaptConfig)
+
+
+def _done(out: Path, cfg: Any, fingerprint: str) -> bool:
+    """An adapted model already in ``out``, made with this very config from this very pretrained body."""
+    meta = read_meta(out)
+    return meta.get("config") == dataclasses.asdict(cfg) and meta.get("pretrained_fingerprint") == fingerprint
+
+
+def zero_shot_task(name: str) -> ZeroShotTask:
+    if name not in ZERO_SHOT_TASKS:
+        raise ConfigError(f"unknown zero-shot task {name!r}; known: {', '.join(ZERO_SHOT_TASKS)}")
+    return ZERO_SHOT_TASKS[name]
+
+
+def _adapt_english(
+    task_cfg: TaskAdaptConfig, task: ZeroShotTask, english: Path, out: Path, model: Path, fingerprint: str
+) -> tuple[TaskAdaptConfig, dict[str, float]]:
+    """Task adaptation on the English rows (skipped if already done); its config and English test score."""
+    task_cfg = dataclasses.replace(
+        task_cfg, model=str(model), train=task_cfg.train or str(english / task.train), out=str(out)
+    )
+    if task_cfg.dev is None and task.dev and split_row_range(english / task.dev)[0].is_file():
+        task_cfg.dev = str(english / task.dev)
+    if not _done(out, task_cfg, fingerprint):
+        adapt_task(task_cfg)
+    score = evaluate_classifier(
+        load_classifier(out), load_tokenizer(out), read_labelled(english / task.test), bf16=task_cfg.bf16
+    )
+    return task_cfg, score
+
+
+class _Clock:
+    """Seconds per stage, for the results' cost line."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage], self._t = now - self._t, now
+
+
+def _pretrained(cfg: PipelineConfig, data: Path, out: Path) -> Path:
+    if cfg.model:
+        return model_dir(cfg.model, "pretrained model")
+    pre = dataclasses.replace(
+        cfg.pretrain,
+        corpus=cfg.pretrain.corpus or str(data / "corpora" / "english.txt"),
+        out=cfg.pretrain.out or str(out / "pretrained"),
+        resume=True,
+    )
+    pretrain(pre)
+    return Path(pre.out)
+
+
+def _write_report(out: Path, name: str, cfg: PipelineConfig, results: dict[str, Any]) -> None:
+    write_json(out / "results.json", results)
+    scores, extra_scores = results["scores"], results["extra_tasks"]
+    sections = [f"# {name}: zero-shot {cfg.task_name} accuracy (%)\n"]
+    sections += [results_table({name: scores}), "**macro-F1**\n", results_table({name: scores}, "macro_f1")]
+    for task_name, task_scores in extra_scores.items():
+        sections += [f"## {task_name} accuracy (%)\n", results_table({name: task_scores})]
+    write_text(out / "results.md", "\n".join(sections))
+    plot_curves(results["curves"], out / "curves.png")
+
+
+def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
+    """All stages for one pretrained model; writes results.json, results.md and curves.png into ``out``."""
+    if not cfg.out:
+        raise ConfigError("the pipeline needs an output folder (out)")
+    out, data = Path(cfg.out), resolve_data_dir(cfg.data or None)
+    name = cfg.name or out.name
+    multi = data / "multilingual"
+    main_task = zero_shot_task(cfg.task_name)
+    extra = {task: zero_shot_task(task) for task in cfg.extra_tasks if task != cfg.task_name}
+    for lang in cfg.languages:
+        if not (multi / "corpora" / f"{lang}.txt").is_file():
+            raise DataError(f"no corpus for language {lang!r}: {multi / 'corpora' / f'{lang}.txt'} not found")
+    clock = _Clock()
+    model = _pretrained(cfg, data, out)
+    pretrained = load_mlm(model)
+    fingerprint = body_fingerprint(pretrained)
+    max_seq = max_length(pretrained)
+    del pretrained
+    clock.lap("pretraining")
+
+    english = multi / main_task.folder / "en"
+    task_cfg, english_score = _adapt_english(cfg.task, main_task, english, out / "task", model, fingerprint)
+    clock.lap("task adaptation")
+    scores: dict[str, dict[str, float]] = {"en": english_score}
+    curves: dict[str, dict[str, Any]] = {}
+    for lang in cfg.languages:
+        lang_cfg = dataclasses.replace(
+            cfg.language,
+            model=str(model),
+            corpus=str(multi / "corpora" / f"{lang}.txt"),
+            out=str(out / "languages" / lang),
+            eval_body=task_cfg.out,
+            eval_test=str(multi / main_task.folder / lang / main_task.test),
+        )
+        if lang_cfg.eval_every is None and cfg.eval_points > 0:
+            seq = min(cfg.language.seq_len or max_seq, max_seq)
+            lang_cfg.eval_every = max(1, lang_cfg.steps(seq) // cfg.eval_points)
+        if not _done(Path(lang_cfg.out), lang_cfg, fingerprint):
+            adapt_language(lang_cfg)
+        meta = read_meta(lang_cfg.out)
+        scores[lang] = dict(meta["final"], mlm_loss=meta["curve"]["mlm_loss"][-1], steps=meta["steps"])
+        curves[f"{name}/{lang}"] = meta["curve"]
+        clock.lap(f"language adaptation {lang}")
+
+    extra_scores: dict[str, dict[str, dict[str, float]]] = {}
+    for task_name, task in extra.items():
+        body = out / f"task-{task_name}"
+        own_files = dataclasses.replace(cfg.task, train="", dev=None)
+        english = multi / task.folder / "en"
+        extra_scores[task_name] = {
+            "en": _adapt_english(own_files, task, english, body, model, fingerprint)[1]
+        }
+        for lang in cfg.languages:
+            extra_scores[task_name][lang] = assemble_and_evaluate(
+                body, out / "languages" / lang, multi / task.folder / lang / task.test, bf16=task_cfg.bf16
+            )
+        clock.lap(f"{task_name} (task adaptation + tests)")
+
+    results = {
+        "name": name,
+        "model": str(model),
+        "task": cfg.task_name,
+        "scores": scores,
+        "extra_tasks": extra_scores,
+        "curves": curves,
+        "seconds": clock.seconds,
+    }
+    _write_report(out, name, cfg, results)
+    return results

@@ -1,0 +1,178 @@
+"""Config dataclasses from YAML mappings and ``--set key=value``: the one validation and override path.
+
+Every entry point (``run``, ``learn``, ``pretrain``, ``adapt-*``, the pipeline, a method's
+``method_args``, the benchmark scripts) builds its config with :func:`build_dataclass`, so an unknown
+key names itself and suggests the closest one, and a value of the wrong type is a clear error
+instead of a crash deep in training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from lifelong.errors import ConfigError
+from lifelong.io import read_text
+
+C = TypeVar("C")
+
+
+def unknown_key(key: str, known: Iterable[str], where: str = "") -> ConfigError:
+    """The error for a key that is not one of ``known``, with the closest known key as a hint."""
+    known = sorted(known)
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" Did you mean {where + close[0]!r}?" if close else ""
+    return ConfigError(
+        f"unknown config key {where + key!r}.{hint} Known keys here: {', '.join(known) or '(none)'}"
+    )
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", str(hint))
+
+
+def check_type(value: Any, hint: Any, key: str) -> Any:
+    """``value`` as type ``hint`` (numbers widened, YAML 1.1 number strings read); else a ConfigError."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return check_type(value, a, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"config key {key}: {value!r} is not a valid {hint}")
+    if hint is Any:
+        return value
+    if origin is typing.Literal:
+        if value in args:
+            return value
+        raise ConfigError(f"config key {key}: {value!r} is not one of {', '.join(map(repr, args))}")
+    if origin is list or hint is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"config key {key}: expected a list, got {value!r}")
+        return [check_type(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)] if args else value
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {key}: expected a mapping, got {value!r}")
+        return value
+    if hint is float and isinstance(value, str):
+        try:
+            return float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
+        except ValueError:
+            pass
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, str):
+        try:
+            number = float(value)  # "1e3" from YAML 1.1
+        except ValueError:
+            number = None
+        if number is not None and number.is_integer():
+            return int(number)
+    if hint is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint is str and isinstance(value, str):
+        return value
+    if isinstance(hint, type) and not dataclasses.is_dataclass(hint) and isinstance(value, hint):
+        return value
+    raise ConfigError(f"config key {key}: {value!r} is not a valid {_type_name(hint)}")
+
+
+def build_dataclass(cls: type[C], data: Any, prefix: str = "") -> C:
+    """Recursively build ``cls`` from a mapping; unknown keys and wrong types name the key."""
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(f"config key {prefix.rstrip('.') or '(top level)'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    for key, value in data.items():
+        full = f"{prefix}{key}"
+        if key not in known:
+            raise unknown_key(str(key), known, prefix)
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = build_dataclass(hint, value or {}, prefix=f"{full}.")
+        else:
+            kwargs[key] = check_type(value, hint, full)
+    try:
+        return cls(**kwargs)
+    except TypeError as e:  # a required field left out
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {e}") from None
+
+
+def parse_value(raw: str) -> Any:
+    """A ``--set`` value as YAML; numbers in YAML 1.1's string-only spellings (``2e-3``) become numbers."""
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """``a.b.c=value`` into a nested mapping (checked later, with everything else, by build_dataclass)."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set expects key=value, got {assignment!r}")
+    key, raw = assignment.split("=", 1)
+    parts = key.strip().split(".")
+    node = data
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: {p!r} is not a section")
+    node[parts[-1]] = parse_value(raw)
+
+
+def read_mapping(path: str | Path) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping, or a ConfigError naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(read_text(path)) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: malformed YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of config keys")
+    return data
+
+
+def load(
+    cls: type[C], path: str | Path | None = None, overrides: list[str] | None = None, base: dict | None = None
+) -> C:
+    """``cls`` from an optional YAML file, an optional base mapping and ``--set`` overrides, checked once."""
+    data: dict[str, Any] = dict(base or {})
+    if path is not None:
+        data.update(read_mapping(path))
+    for assignment in overrides or []:
+        apply_override(data, assignment)
+    try:
+        return build_dataclass(cls, data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}" if path else str(e)) from None
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
