@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from lifelong.cli import main
+from lifelong.config import load_config
 from lifelong.errors import LifelongError
 
 
@@ -68,6 +69,33 @@ def test_label_at_evaluation_that_the_task_does_not_have(tmp_path: Path, capsys)
         tmp_path, train=GOOD, test=[*GOOD, '{"text": "meh film", "label": "neutral"}'], labels=["pos", "neg"]
     )
     _fails(["run", str(config), "--out", str(tmp_path / "r")], capsys, "test.jsonl:3", "'neutral'")
+
+
+def test_training_file_that_is_not_utf8_names_file_and_line(tmp_path: Path, capsys) -> None:
+    config = _custom_task(tmp_path, train=GOOD, test=GOOD)
+    train = tmp_path / "mytask" / "train.jsonl"
+    train.write_bytes(train.read_bytes() + '{"text": "caf\u00e9", "label": "pos"}\n'.encode("latin-1"))
+    _fails(["run", str(config), "--out", str(tmp_path / "r")], capsys, "train.jsonl", "line 3", "not UTF-8")
+    assert not (tmp_path / "r").exists()  # nothing written
+
+
+def test_method_args_are_type_checked_like_every_other_key(tmp_path: Path, capsys) -> None:
+    def config(method: str, args: str) -> Path:
+        path = tmp_path / f"{method}.yaml"
+        path.write_text(f"model: {{name: tiny-bert}}\nmethod: {method}\nmethod_args: {{{args}}}\n")
+        return path
+
+    # PyYAML reads 5e-2 (no dot) as a string; as a float key it is the number
+    assert load_config(config("hat", "mask_lr: 5e-2")).method_args == {"mask_lr": 0.05}
+    assert load_config(config("replay", "memory_per_task: 1e2")).method_args["memory_per_task"] == 100
+    _fails(
+        ["run", str(config("hat", "mask_lr: fast")), "--out", str(tmp_path / "r")],
+        capsys,
+        "hat.yaml",
+        "method_args.mask_lr",
+        "'fast'",
+    )
+    assert not (tmp_path / "r").exists()  # nothing written
 
 
 def test_empty_split(tmp_path: Path, capsys) -> None:

@@ -7,13 +7,13 @@ import torch
 from accelerate import Accelerator
 
 from lifelong.config import ModelConfig, TrainingConfig
+from lifelong.context import RunContext
 from lifelong.data.builtin import builtin_stream
 from lifelong.methods.base import StepInfo, build_method_config
 from lifelong.methods.ewc import EWC
 from lifelong.methods.replay import Replay
 from lifelong.methods.separate import Separate
 from lifelong.models.build import build_learner
-from lifelong.training.context import RunContext
 
 STEP = StepInfo(0, 0, 0, 1, 0)
 

@@ -17,7 +17,7 @@ import torch
 from lifelong.config import load_config
 from lifelong.data.stream import load_stream
 from lifelong.data.task import Task
-from lifelong.evaluation.end_task import EndTaskConfig, few_shot_sample
+from lifelong.models.end_task import EndTaskConfig, few_shot_sample
 from lifelong.models.masked_lm import mask_tokens
 from lifelong.models.plugins import plugins
 from lifelong.runs import Session, open_learner, open_session, run

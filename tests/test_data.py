@@ -25,6 +25,7 @@ from lifelong.data import (
 )
 from lifelong.data.task import Example, Task
 from lifelong.errors import ConfigError, DataError, UnknownNameError
+from lifelong.schema import build_dataclass
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -222,7 +223,7 @@ def test_subsample_of_a_task_does_not_depend_on_other_tasks(tmp_path):
 
 def test_stream_config_validation():
     with pytest.raises(ConfigError, match="Did you mean 'max_train'"):
-        StreamConfig.from_dict({"max_trian": 5})
+        build_dataclass(StreamConfig, {"max_trian": 5})
     with pytest.raises(ConfigError, match="positive"):
         StreamConfig(max_train=0)
     with pytest.raises(ConfigError, match="either"):

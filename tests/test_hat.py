@@ -20,6 +20,7 @@ from lifelong.models.plugins import (
     anneal_s,
     inject_plugins,
 )
+from lifelong.optim import build_optimizer, groups_by_lr
 
 
 def test_annealing_schedule_values() -> None:
@@ -171,8 +172,6 @@ def test_hat_answers_old_tasks_bit_identically_after_new_ones() -> None:
 
 
 def test_mask_lr_gives_the_task_embeddings_their_own_learning_rate() -> None:
-    from lifelong.training.trainer import param_groups
-
     def open_fraction(method, task: int) -> float:
         masks = method.hat.masks(task)
         return float(sum(int((m > 0.5).sum()) for m in masks) / sum(m.numel() for m in masks))
@@ -184,9 +183,11 @@ def test_mask_lr_gives_the_task_embeddings_their_own_learning_rate() -> None:
     current = fast.method.hat.task_embeddings(0)
     assert set(fast.method.learning_rates()) == {id(p) for p in current}
     assert plain.method.learning_rates() == {}
-    groups = param_groups(list(fast.method.trainable_parameters()), fast.method.learning_rates(), 1e-3)
-    assert [g["lr"] for g in groups] == [1e-3, 0.1]
-    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in current}
+    groups = groups_by_lr(list(fast.method.trainable_parameters()), fast.method.learning_rates())
+    assert [g.lr for g in groups] == [None, 0.1]  # None: training.lr
+    assert {id(p) for p in groups[1].params} == {id(p) for p in current}
+    optimizer, _ = build_optimizer(groups, fast.config.training, 10)
+    assert sorted({g["initial_lr"] for g in optimizer.param_groups}) == [1e-3, 0.1]
     # at lr 1e-3 the sparsity regulariser cannot move N(0, 1) embeddings: about half the units stay
     # open; with the larger mask learning rate it closes most of them, leaving capacity for later tasks
     assert open_fraction(fast.method, 0) < open_fraction(plain.method, 0) - 0.1

@@ -12,8 +12,9 @@ import torch
 from safetensors.torch import load_file
 
 from lifelong.config import ModelConfig, TrainingConfig, load_config
+from lifelong.context import RunContext, make_accelerator
 from lifelong.data.builtin import builtin_stream
-from lifelong.methods import METHODS
+from lifelong.methods import METHODS, StepInfo
 from lifelong.methods.lamol import Lamol, LamolConfig
 from lifelong.methods.pseudo_samples import (
     GEN,
@@ -29,7 +30,6 @@ from lifelong.methods.pseudo_samples import (
 from lifelong.models.build import build_learner
 from lifelong.models.text2text import ANS, EOS
 from lifelong.runs import open_learner, run
-from lifelong.training.context import RunContext, make_accelerator
 
 TASKS = ["topic", "sentiment", "color", "place"]
 
@@ -50,11 +50,9 @@ def stream():
 
 @pytest.fixture(scope="module")
 def base_learner(stream):
-    learner = build_learner(
-        ModelConfig(name="tiny-gpt2", max_length=64, max_answer_length=6), "task", stream.tasks
+    return build_learner(
+        ModelConfig(name="tiny-gpt2", max_length=64, max_answer_length=6), "task", stream.tasks, bf16=False
     )
-    learner.bf16 = False
-    return learner
 
 
 def make_method(base_learner, tmp_path: Path | None = None, **cfg) -> Lamol:
@@ -138,12 +136,13 @@ def test_loss_positions_of_both_formats(base_learner, stream):
     batch = lm.collate(rows)
     assert batch["group"].tolist() == [0, 1] * 4  # both formats in one forward pass
     lm.eval()
+    step = StepInfo(0, 0, 0, 1, 0)
     with torch.no_grad():
-        both = lm(batch).loss
+        both = method.loss(batch, lm(batch), step)  # L_QA + λ·L_LM, from one forward pass
         qa = lm(lm.collate([{k: v for k, v in r.items() if k != "paired"} for r in rows])).loss
-        lm_only = lm(lm.collate([r["paired"][0] for r in rows])).loss  # group 1 alone: λ·L_LM
-    assert lm.group_weights == [1.0, 0.25]
-    assert torch.allclose(both, qa + lm_only, atol=1e-5)
+        lm_only = lm(lm.collate([r["paired"][0] for r in rows])).group_losses[1]  # group 1 alone: L_LM
+    assert method.config.lm_weight == 0.25
+    assert torch.allclose(both, qa + 0.25 * lm_only, atol=1e-5)
 
 
 def test_lm_weight_zero_trains_qa_rows_only(base_learner, stream):

@@ -12,10 +12,11 @@ from lifelong.evaluation import plots
 from lifelong.evaluation.report import (
     compare_runs,
     load_metrics,
-    write_json_atomic,
     write_run_results,
-    write_text_atomic,
 )
+from lifelong.io import write_json as write_json_atomic
+from lifelong.io import write_text as write_text_atomic
+from lifelong.methods import METHODS
 
 nan = float("nan")
 TASKS = ["sst", "ag", "yelp"]
@@ -50,6 +51,7 @@ def run(tmp_path, name, R, method, model="bert", seed=0, tasks=TASKS):
         method=method,
         model=model,
         seed=seed,
+        reference=METHODS.get(method).reference,
         extra={},
     )
     return tmp_path / name

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from lifelong.data.stream import resolve_data_dir
+from lifelong.data.files import resolve_data_dir
 from lifelong.io import write_json, write_text
 from lifelong.optim import WarmupDecay
 from lifelong.pretraining.corpus import make_collator, mask_batch

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from lifelong.data.stream import resolve_data_dir
+from lifelong.data.files import resolve_data_dir
 from lifelong.io import atomic_path, read_json, write_json, write_text
 from lifelong.pretraining.language import LanguageAdaptConfig
 from lifelong.pretraining.mlm import PretrainConfig

@@ -27,15 +27,13 @@ from pathlib import Path
 from typing import Any
 
 
-def _method(name: str, n_tasks: int, args: argparse.Namespace, ctx: Any) -> tuple[Any, Any, dict]:
+def _method(name: str, n_tasks: int, args: argparse.Namespace, training: Any) -> tuple[Any, Any, dict]:
     """A method whose learner has grown ``n_tasks`` tasks, its optimizer and one training batch."""
     import torch
 
-    from lifelong.config import ModelConfig
+    from lifelong.config import ModelConfig, RunConfig
     from lifelong.data.task import Example, Task
-    from lifelong.methods import METHODS
-    from lifelong.methods.base import build_method_config
-    from lifelong.models.build import build_learner
+    from lifelong.runs import open_session
 
     torch.manual_seed(0)
     text = "the battery life of this laptop is great but the screen is too dim for outdoor use " * 20
@@ -44,10 +42,11 @@ def _method(name: str, n_tasks: int, args: argparse.Namespace, ctx: Any) -> tupl
         Task(name=f"t{i}", kind="classification", splits={"train": examples}, labels=("positive", "negative"))
         for i in range(n_tasks)
     ]
-    learner = build_learner(ModelConfig(name=args.model, max_length=args.seq_len), "task", tasks)
-    learner.bf16 = not args.fp32
-    cls = METHODS.get(name)
-    method = cls(learner, build_method_config(cls, {}), ctx)
+    config = RunConfig(
+        model=ModelConfig(name=args.model, max_length=args.seq_len), method=name, training=training
+    )
+    method = open_session(config, tasks, "task").method
+    learner = method.learner
     for task in tasks[:-1]:  # earlier tasks: their structure, and their masks as after training them
         method.grow(task)
         method.after_task(task, [])
@@ -96,11 +95,9 @@ def _saved_bytes(method: Any, batch: dict) -> int:
 def measure(n_tasks: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     from lifelong.config import TrainingConfig
     from lifelong.methods.base import StepInfo
-    from lifelong.training.context import RunContext, make_accelerator
 
     training = TrainingConfig(bf16=not args.fp32)
-    ctx = RunContext(make_accelerator(training, None), training, seed=0)
-    built = {name: _method(name, n_tasks, args, ctx) for name in args.methods}
+    built = {name: _method(name, n_tasks, args, training) for name in args.methods}
     times: dict[str, list[float]] = {name: [] for name in built}
     names = list(built)
     for r in range(args.rounds + 1):  # round 0 warms up

@@ -35,10 +35,13 @@ def sample_speed(learner, gen_id: int, n: int, sampling: SamplingConfig) -> dict
 
 
 def answer_speed(learner, task, examples, batch_size: int) -> dict[str, float]:
-    learner.eval_batch_size = batch_size
-    prompt_tokens = sum(len(p) for p in learner.prompt_ids(task, examples))
+    """Greedy answers decoded as ``learner.predict`` does (prompts sorted by length, left padding),
+    ``batch_size`` prompts at a time."""
+    prompts = sorted(learner.prompt_ids(task, examples), key=len)
+    prompt_tokens = sum(len(p) for p in prompts)
     start = time.perf_counter()
-    learner.predict(task, examples)
+    for i in range(0, len(prompts), batch_size):
+        learner.generate_from(prompts[i : i + batch_size], learner.max_answer_length + 1, do_sample=False)
     seconds = time.perf_counter() - start
     return {
         "prompt_tokens": prompt_tokens,
@@ -65,8 +68,7 @@ def main() -> None:
     stream = builtin_stream(seed=0, n_train=8, n_eval=max(args.answers, 1))
     task = stream.tasks[0]
     config = ModelConfig(name=args.model, max_length=max(args.max_length + 1, 128), max_answer_length=8)
-    learner = build_learner(config, "task", stream.tasks)
-    learner.bf16 = not args.no_bf16
+    learner = build_learner(config, "task", stream.tasks, bf16=not args.no_bf16)
     learner.grow(task)
     (gen_id,) = learner.add_special_tokens([GEN])
 

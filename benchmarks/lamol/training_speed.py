@@ -15,15 +15,14 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
-from lifelong.config import ModelConfig, TrainingConfig
+from lifelong.config import ModelConfig, RunConfig, TrainingConfig
 from lifelong.data.builtin import builtin_stream
-from lifelong.methods.lamol import Lamol, LamolConfig
-from lifelong.models.build import build_learner
-from lifelong.training.context import RunContext, make_accelerator
+from lifelong.methods.lamol import Lamol
+from lifelong.runs import open_session
 from lifelong.training.trainer import train_task
 
 
-def plain_loop(learner, rows, cfg: TrainingConfig, two_pass: bool) -> float:
+def plain_loop(learner, rows, cfg: TrainingConfig, lm_weight: float, two_pass: bool) -> float:
     """AdamW, bf16 autocast, clipping: what one writes by hand. ``two_pass``: QA and LM separately."""
     loader = DataLoader(
         rows,
@@ -44,10 +43,10 @@ def plain_loop(learner, rows, cfg: TrainingConfig, two_pass: bool) -> float:
                 batches = [learner.collate(qa), learner.collate(lm)] if lm else [learner.collate(qa)]
             else:
                 batches = [learner.collate(chunk)]
-            for batch in batches:  # group weights apply per batch: L_QA + λ·L_LM either way
+            for batch in batches:  # L_QA + λ·L_LM either way (an absent group's loss is 0)
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-                    loss = learner(batch).loss
-                loss.backward()
+                    losses = learner(batch).group_losses
+                (losses[0] + lm_weight * losses[1]).backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             opt.step()
             opt.zero_grad(set_to_none=True)
@@ -78,10 +77,10 @@ def main() -> None:
     )
     stream = builtin_stream(seed=0, n_train=args.examples, n_eval=4)
     task = stream.tasks[0]
-    learner = build_learner(ModelConfig(name=args.model, max_length=args.max_length), "task", stream.tasks)
-    learner.bf16 = cfg.bf16
-    method = Lamol(learner, LamolConfig(), RunContext(make_accelerator(cfg, None), cfg, seed=0))
+    model = ModelConfig(name=args.model, max_length=args.max_length)
+    method = open_session(RunConfig(model=model, method="lamol", training=cfg), stream.tasks, "task").method
     method.grow(task)
+    learner, lm_weight = method.learner, method.config.lm_weight
     rows = method.before_task(task, learner.encode(task, task.split("train")))
     tokens = sum(len(r["input_ids"]) + sum(len(p["input_ids"]) for p in r.get("paired", ())) for r in rows)
     initial = copy.deepcopy(learner.state_dict())
@@ -90,14 +89,16 @@ def main() -> None:
         "plain (one pass)": [],
         "plain (QA, LM two passes)": [],
     }
-    plain_loop(learner, rows[: args.batch_size], cfg, two_pass=False)  # warm-up, untimed
+    plain_loop(learner, rows[: args.batch_size], cfg, lm_weight, two_pass=False)  # warm-up, untimed
     for _ in range(args.repeats):  # alternate, so drift in machine load hits all alike
         learner.load_state_dict(initial)
         runs["library (one pass)"].append(tokens / library_loop(method, task, rows, cfg))
         learner.load_state_dict(initial)
-        runs["plain (one pass)"].append(tokens / plain_loop(learner, rows, cfg, two_pass=False))
+        runs["plain (one pass)"].append(tokens / plain_loop(learner, rows, cfg, lm_weight, two_pass=False))
         learner.load_state_dict(initial)
-        runs["plain (QA, LM two passes)"].append(tokens / plain_loop(learner, rows, cfg, two_pass=True))
+        runs["plain (QA, LM two passes)"].append(
+            tokens / plain_loop(learner, rows, cfg, lm_weight, two_pass=True)
+        )
     best = {k: max(v) for k, v in runs.items()}
     result = {
         "model": args.model,

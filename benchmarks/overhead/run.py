@@ -13,11 +13,9 @@ import torch
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 
-from lifelong.config import ModelConfig, TrainingConfig
+from lifelong.config import ModelConfig, RunConfig, TrainingConfig
 from lifelong.data.builtin import builtin_stream
-from lifelong.methods.finetune import Finetune
-from lifelong.models.build import build_learner
-from lifelong.training.context import RunContext, make_accelerator
+from lifelong.runs import Session, open_session
 from lifelong.training.trainer import train_task
 
 
@@ -46,12 +44,9 @@ def plain_loop(learner, rows, cfg: TrainingConfig) -> float:
     return time.perf_counter() - start
 
 
-def library_loop(learner, task, rows, cfg: TrainingConfig) -> float:
-    ctx = RunContext(make_accelerator(cfg, None), cfg, seed=0)
-    method = Finetune(learner, None, ctx)
-    method.tasks.append(task)
+def library_loop(session: Session, task, rows) -> float:
     start = time.perf_counter()
-    train_task(method, task, 0, rows, ctx)
+    train_task(session.method, task, 0, rows, session.ctx)
     return time.perf_counter() - start
 
 
@@ -67,8 +62,10 @@ def main() -> None:
     cfg = TrainingConfig(epochs=1, batch_size=args.batch_size, lr=1e-4, log_every=10**9)
     stream = builtin_stream(seed=0, n_train=args.examples, n_eval=10)
     task = stream.tasks[0]
-    learner = build_learner(ModelConfig(name=args.model, max_length=args.max_length), "task", stream.tasks)
-    learner.grow(task)
+    config = RunConfig(model=ModelConfig(name=args.model, max_length=args.max_length), training=cfg)
+    session = open_session(config, stream.tasks, "task")  # finetune: the trainer with no method hooks
+    session.method.grow(task)
+    learner = session.method.learner
     rows = learner.encode(task, task.splits["train"])
     tokens = sum(len(r["input_ids"]) for r in rows) * cfg.epochs
     initial = {k: v.clone() for k, v in learner.state_dict().items()}
@@ -77,7 +74,7 @@ def main() -> None:
         learner.load_state_dict(initial)
         results["plain"].append(tokens / plain_loop(learner, rows, cfg))
         learner.load_state_dict(initial)
-        results["library"].append(tokens / library_loop(learner, task, rows, cfg))
+        results["library"].append(tokens / library_loop(session, task, rows))
     best = {k: max(v) for k, v in results.items()}
     print(
         json.dumps(

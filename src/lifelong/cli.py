@@ -1,4 +1,7 @@
-"""The ``lifelong`` command line: thin wrappers around ``lifelong.runs`` and friends."""
+"""The ``lifelong`` command line: thin wrappers around ``lifelong.runs`` and friends.
+
+Commands import what they need inside their function, so ``lifelong --help`` and ``lifelong list``
+answer without loading torch and transformers first."""
 
 from __future__ import annotations
 
@@ -44,7 +47,8 @@ QUICKSTART_METHODS = ("finetune", "ewc", "replay", "multitask")
 def _cmd_quickstart(args: argparse.Namespace) -> int:
     """Run the baselines on the built-in stream and write one comparison report."""
     from lifelong.config import load_config
-    from lifelong.evaluation.report import compare_runs, write_text_atomic
+    from lifelong.evaluation.report import compare_runs
+    from lifelong.io import write_text
     from lifelong.runs import run
 
     out = Path(args.out)
@@ -65,7 +69,7 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
         "different rules), tiny BERT, task-incremental. Not a benchmark.\n\n"
         f"{table}\n\nPer-run reports (score matrices and plots):\n{links}\n"
     )
-    write_text_atomic(out / "report.md", report)
+    write_text(out / "report.md", report)
     print(table)
     print(f"report: {out / 'report.md'}")
     return 0
@@ -97,40 +101,14 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolve_task(ref: str, learner_dir: Path):
-    """A task reference: a YAML/JSON file with a task spec, BENCHMARK/TASK, or a task of the learner's benchmark."""
-    import yaml
-
-    from lifelong.config import RunConfig, build_dataclass
-    from lifelong.data.stream import StreamConfig, load_stream, resolve_data_dir
-
-    config = build_dataclass(RunConfig, yaml.safe_load((learner_dir / "config.yaml").read_text()))
-    if Path(ref).is_file():
-        spec = yaml.safe_load(Path(ref).read_text())
-        stream_cfg = StreamConfig(tasks=[spec], seed=config.stream.seed)
-    else:
-        bench, _, name = ref.rpartition("/")
-        bench = bench or config.stream.benchmark or "builtin"
-        stream_cfg = StreamConfig(
-            benchmark=bench,
-            tasks=[name],
-            max_train=config.stream.max_train,
-            max_dev=config.stream.max_dev,
-            max_eval=config.stream.max_eval,
-            seed=config.stream.seed,
-        )
-    data_dir = resolve_data_dir(config.data_dir) if stream_cfg.benchmark not in (None, "builtin") else None
-    return load_stream(stream_cfg, data_dir).tasks[0]
-
-
 def _cmd_learn(args: argparse.Namespace) -> int:
-    from lifelong.runs import learn
+    from lifelong.runs import learn, resolve_task
 
     learner_dir = Path(args.learner_dir)
     if not (learner_dir / "config.yaml").exists():
         raise LifelongError(f"{learner_dir} is not a saved learner (no config.yaml)")
     for ref in args.task:
-        metrics = learn(learner_dir, _resolve_task(ref, learner_dir))
+        metrics = learn(learner_dir, resolve_task(ref, learner_dir))
         print(f"learned {ref}: ACC {metrics['acc']:.4f} over {len(metrics['tasks'])} tasks")
     return 0
 
@@ -146,23 +124,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from lifelong.data.loaders import load_inputs
-    from lifelong.evaluation.report import write_text_atomic
-    from lifelong.runs import open_learner
+    from lifelong.io import write_text
+    from lifelong.runs import predict
 
-    session, tasks = open_learner(args.learner_dir)
-    task = next((t for t in tasks if t.name == args.task), None)
-    if task is None:
-        raise LifelongError(
-            f"the learner has not learned a task named {args.task!r}; it knows {[t.name for t in tasks]}"
-        )
     examples = load_inputs(Path(args.input))
-    preds = session.method.predict(task, examples)
+    preds = predict(args.learner_dir, args.task, examples)
     lines = [
         json.dumps({"text": ex.text, "prediction": p}, ensure_ascii=False)
         for ex, p in zip(examples, preds, strict=True)
     ]
     if args.output:
-        write_text_atomic(Path(args.output), "\n".join(lines) + "\n")
+        write_text(Path(args.output), "\n".join(lines) + "\n")
         print(f"wrote {len(lines)} predictions to {args.output}")
     else:
         print("\n".join(lines))

@@ -12,6 +12,8 @@ from typing import Any
 
 from lifelong.context import TrainingConfig
 from lifelong.data.stream import StreamConfig
+from lifelong.methods import METHODS
+from lifelong.methods.base import build_method_config
 from lifelong.models.build import ModelConfig
 from lifelong.models.end_task import EndTaskConfig
 from lifelong.schema import apply_override, build_dataclass, load
@@ -43,6 +45,9 @@ class RunConfig:
         named_tasks = self.stream.tasks is None or all(isinstance(t, str) for t in self.stream.tasks)
         if self.stream.benchmark is None and named_tasks:
             self.stream.benchmark = "builtin"  # task names without a benchmark: the built-in stream
+        # the method's own keys are checked here, with the rest of the config, before anything runs
+        checked = build_method_config(METHODS.get(self.method), self.method_args)
+        self.method_args = {key: getattr(checked, key) for key in self.method_args}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs
 
 from lifelong.optim import OptimConfig
 
@@ -51,8 +52,6 @@ def cpu_only() -> bool:
 
 
 def make_accelerator(training: TrainingConfig, run_dir: Path | None) -> Accelerator:
-    from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs
-
     # bf16 autocast is applied by the trainer itself: Accelerate's mixed_precision is process-wide
     # state that cannot change once set, and one process may hold runs with different settings.
     return Accelerator(

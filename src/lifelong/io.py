@@ -66,6 +66,17 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
         remove(tmp)
 
 
+def recover(path: PathLike) -> Path:
+    """``path``, put back from the previous version when a crash came between the two renames of a
+    folder swap (the new one was not in place yet, the old one not yet removed)."""
+    path = Path(path)
+    if not path.exists():
+        old = sorted(path.parent.glob(f".{path.name}.old-*"), key=lambda p: p.stat().st_mtime)
+        if old:
+            os.replace(old[-1], path)
+    return path
+
+
 def write_text(path: PathLike, text: str) -> None:
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
         f.write(text)
@@ -122,4 +133,6 @@ def read_text(path: PathLike) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
-        raise DataError(f"{path}: line {line}: not UTF-8 text (byte {e.start}); save the file as UTF-8") from None
+        raise DataError(
+            f"{path}: line {line}: not UTF-8 text (byte {e.start}); save the file as UTF-8"
+        ) from None

@@ -8,7 +8,6 @@ replays every method's ``grow``, and the weights and method state are loaded on 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
 import platform
@@ -18,21 +17,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import accelerate
 import numpy as np
-import yaml
-from accelerate.utils import set_seed
+import torch
+import transformers
+from accelerate import PartialState
+from accelerate.utils import is_tensorboard_available, is_wandb_available, set_seed
 
-from lifelong.config import RunConfig, build_dataclass
-from lifelong.data.stream import Stream, load_stream, load_task_from_source, resolve_data_dir
-from lifelong.data.task import Task
+from lifelong.config import RunConfig, load_config
+from lifelong.context import RunContext, cpu_only, make_accelerator
+from lifelong.data.files import resolve_data_dir
+from lifelong.data.loaders import load_inputs
+from lifelong.data.stream import Stream, StreamConfig, load_stream, load_task_from_source
+from lifelong.data.task import Example, Task
 from lifelong.errors import LifelongError, RunFolderExistsError
 from lifelong.evaluation.matrices import ScoreMatrices
-from lifelong.evaluation.runner import evaluate_task
+from lifelong.evaluation.metrics import summarize
+from lifelong.evaluation.report import write_run_results
+from lifelong.io import write_json, write_yaml
 from lifelong.methods import METHODS
 from lifelong.methods.base import Method, build_method_config
 from lifelong.models.build import build_learner
+from lifelong.schema import read_mapping
 from lifelong.training.checkpoint import load_weights, read_progress, save_checkpoint
-from lifelong.training.context import RunContext, cpu_only, make_accelerator
+from lifelong.training.evaluate import evaluate_task
 from lifelong.training.trainer import task_seed, train_task
 
 log = logging.getLogger("lifelong")
@@ -47,7 +55,6 @@ class Session:
     method: Method
     ctx: RunContext
     scores: ScoreMatrices
-    data_dir: Path | None
     scenario: str
 
     # ---- one task --------------------------------------------------------------------------
@@ -93,8 +100,6 @@ class Session:
     def write_results(self, run_dir: Path, status: str, wall_time: float) -> dict[str, Any] | None:
         if not self.ctx.is_main:
             return None
-        from lifelong.evaluation.report import write_run_results
-
         primary, matrices = primary_matrices(self.scores, self.method.tasks)
         metrics = write_run_results(
             run_dir,
@@ -104,6 +109,7 @@ class Session:
             method=self.config.method,
             model=self.config.model.name,
             seed=self.config.seed,
+            reference=self.method.reference,
             extra={"scenario": self.scenario, "status": status, "wall_time_s": round(wall_time, 1)},
         )
         write_status(run_dir, status)
@@ -112,18 +118,10 @@ class Session:
 
 # ---------------------------------------------------------------------------------------------
 def write_status(run_dir: Path, status: str, **info: Any) -> None:
-    from lifelong.evaluation.report import write_json_atomic
-
-    write_json_atomic(
-        run_dir / STATUS, {"status": status, "time": time.strftime("%Y-%m-%d %H:%M:%S"), **info}
-    )
+    write_json(run_dir / STATUS, {"status": status, "time": time.strftime("%Y-%m-%d %H:%M:%S"), **info})
 
 
 def environment() -> dict[str, Any]:
-    import accelerate
-    import torch
-    import transformers
-
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -136,14 +134,22 @@ def environment() -> dict[str, Any]:
     }
 
 
-def open_session(config: RunConfig, stream_tasks: list[Task], scenario: str, run_dir: Path | None) -> Session:
+def open_session(
+    config: RunConfig, stream_tasks: list[Task], scenario: str, run_dir: Path | None = None
+) -> Session:
+    """The method named by ``config``, built on its learner, with a run context: what `run`, `learn`,
+    the Python API and the benchmark scripts all start from."""
     method_cls = METHODS.get(config.method)
-    method_cfg = build_method_config(method_cls, config.method_args, where="method_args")
+    method_cfg = build_method_config(method_cls, config.method_args)
     set_seed(config.seed)  # random-initialised weights (tiny presets, new heads) depend on the seed
-    learner = build_learner(config.model, scenario, stream_tasks)
-    learner.bf16 = config.training.bf16
-    learner.eval_batch_size = config.training.eval_batch_size
-    learner.end_task_config = config.end_task  # used by learners that score corpus tasks by their end task
+    learner = build_learner(
+        config.model,
+        scenario,
+        stream_tasks,
+        bf16=config.training.bf16,
+        eval_batch_size=config.training.eval_batch_size,
+        end_task=config.end_task,
+    )
     method_cls.check_compatible(scenario, learner.kind)
     _check_trackers(config.training.trackers)
     accelerator = make_accelerator(config.training, run_dir)
@@ -152,14 +158,11 @@ def open_session(config: RunConfig, stream_tasks: list[Task], scenario: str, run
     learner.to(accelerator.device)
     ctx = RunContext(accelerator, config.training, config.seed, run_dir)
     method = method_cls(learner, method_cfg, ctx)
-    data_dir = Path(config.data_dir) if config.data_dir else None
-    return Session(config, method, ctx, ScoreMatrices(), data_dir, scenario)
+    return Session(config, method, ctx, ScoreMatrices(), scenario)
 
 
 def _check_trackers(trackers: list[str]) -> None:
     """TensorBoard / Weights & Biases through Accelerate; an unknown or missing one is a clear error."""
-    from accelerate.utils import is_tensorboard_available, is_wandb_available
-
     available = {"tensorboard": is_tensorboard_available, "wandb": is_wandb_available}
     for name in trackers:
         if name not in available:
@@ -187,12 +190,9 @@ def _before_any_training(session: Session, tasks: list[Task]) -> None:
         session.scores.add_task(task.name)
         probe.grow(task)
         session.scores.set(0, task.name, evaluate_task(probe, task, session.ctx))
-    session.method.learner._warned_truncation |= probe.learner._warned_truncation  # warn once per run
 
 
 def _prepare_run_dir(run_dir: Path, resume: bool) -> None:
-    from accelerate import PartialState
-
     state = PartialState(
         cpu=cpu_only()
     )  # under torchrun, only the main process checks and creates the folder
@@ -220,7 +220,6 @@ def run(config: RunConfig, out: str | Path | None = None, resume: bool = False) 
     if run_dir:
         _prepare_run_dir(run_dir, resume)
     session = open_session(config, stream.tasks, stream.scenario, run_dir)
-    session.data_dir = data_dir
     done = 0
     if resume and run_dir and (progress := read_progress(run_dir)):
         saved = [t["name"] for t in progress["tasks"]]
@@ -236,12 +235,10 @@ def run(config: RunConfig, out: str | Path | None = None, resume: bool = False) 
         done = len(saved)
         log.info("resuming %s after %d of %d tasks", run_dir, done, len(stream.tasks))
     if run_dir and session.ctx.is_main and not resume:
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-        (run_dir / "environment.json").write_text(
-            json.dumps(
-                {**environment(), "seed": config.seed, "processes": session.ctx.accelerator.num_processes},
-                indent=1,
-            )
+        write_yaml(run_dir / "config.yaml", config.to_dict())
+        write_json(
+            run_dir / "environment.json",
+            {**environment(), "seed": config.seed, "processes": session.ctx.accelerator.num_processes},
         )
     if run_dir and session.ctx.is_main:
         write_status(run_dir, "running", completed_tasks=done, total_tasks=len(stream.tasks))
@@ -261,8 +258,6 @@ def run(config: RunConfig, out: str | Path | None = None, resume: bool = False) 
     session.ctx.accelerator.end_training()
     if run_dir:
         return session.write_results(run_dir, "complete", time.time() - start) or {}
-    from lifelong.evaluation.metrics import summarize
-
     primary, matrices = primary_matrices(session.scores, stream.tasks)
     return {
         "tasks": session.scores.tasks,
@@ -301,7 +296,7 @@ def open_learner(learner_dir: str | Path) -> tuple[Session, list[Task]]:
     progress = read_progress(learner_dir)
     if progress is None:
         raise LifelongError(f"{learner_dir} has no checkpoint yet (no task finished)")
-    config: RunConfig = build_dataclass(RunConfig, yaml.safe_load(cfg_path.read_text()))
+    config = load_config(cfg_path)
     data_dir = (
         resolve_data_dir(config.data_dir)
         if any(t["source"].get("benchmark") not in (None, "builtin") for t in progress["tasks"])
@@ -312,7 +307,6 @@ def open_learner(learner_dir: str | Path) -> tuple[Session, list[Task]]:
         for spec in progress["tasks"]
     ]
     session = open_session(config, tasks, progress["scenario"], learner_dir)
-    session.data_dir = data_dir
     for task in tasks:
         session.method.grow(task)
     load_weights(learner_dir, session.method)
@@ -338,11 +332,39 @@ def evaluate_learner(learner_dir: str | Path) -> dict[str, dict[str, float]]:
     return {task.name: evaluate_task(session.method, task, session.ctx) for task in tasks}
 
 
-def predict_learner(learner_dir: str | Path, task_name: str, examples: list) -> list[str]:
-    session, tasks = open_learner(learner_dir)
-    task = next((t for t in tasks if t.name == task_name), None)
+def find_task(tasks: list[Task], name: str) -> Task:
+    task = next((t for t in tasks if t.name == name), None)
     if task is None:
         raise LifelongError(
-            f"the learner has not learned a task named {task_name!r}; it knows: {[t.name for t in tasks]}"
+            f"the learner has not learned a task named {name!r}; it knows {[t.name for t in tasks]}"
         )
+    return task
+
+
+def predict(learner_dir: str | Path, task_name: str, examples: list[Example] | str | Path) -> list[str]:
+    """A saved learner's answers for ``examples`` (or a JSONL file of inputs) of one learned task."""
+    session, tasks = open_learner(learner_dir)
+    task = find_task(tasks, task_name)
+    if not isinstance(examples, list):
+        examples = load_inputs(Path(examples))
     return session.method.predict(task, examples)
+
+
+def resolve_task(ref: str, learner_dir: str | Path) -> Task:
+    """A task for ``learn``: a YAML/JSON task-spec file, BENCHMARK/TASK, or a task of the learner's benchmark."""
+    config = load_config(Path(learner_dir) / "config.yaml")
+    if Path(ref).is_file():
+        spec = read_mapping(ref)
+        stream_cfg = StreamConfig(tasks=[spec], seed=config.stream.seed)
+    else:
+        bench, _, name = ref.rpartition("/")
+        stream_cfg = StreamConfig(
+            benchmark=bench or config.stream.benchmark or "builtin",
+            tasks=[name],
+            max_train=config.stream.max_train,
+            max_dev=config.stream.max_dev,
+            max_eval=config.stream.max_eval,
+            seed=config.stream.seed,
+        )
+    data_dir = resolve_data_dir(config.data_dir) if stream_cfg.benchmark not in (None, "builtin") else None
+    return load_stream(stream_cfg, data_dir).tasks[0]

@@ -24,13 +24,15 @@ from lifelong.io import read_text
 C = TypeVar("C")
 
 
-def unknown_key(key: str, known: Iterable[str], where: str = "") -> ConfigError:
-    """The error for a key that is not one of ``known``, with the closest known key as a hint."""
+def unknown_key(key: str, known: Iterable[str], prefix: str = "", location: str = "") -> ConfigError:
+    """The error for a key that is not one of ``known``, with the closest known key as a hint.
+    ``prefix`` is the key's section (``training.``), ``location`` where it was read (a file, a task)."""
     known = sorted(known)
     close = difflib.get_close_matches(key, known, n=1)
-    hint = f" Did you mean {where + close[0]!r}?" if close else ""
+    hint = f" Did you mean {prefix + close[0]!r}?" if close else ""
+    at = f"{location}: " if location else ""
     return ConfigError(
-        f"unknown config key {where + key!r}.{hint} Known keys here: {', '.join(known) or '(none)'}"
+        f"{at}unknown key {prefix + key!r}.{hint} Known keys here: {', '.join(known) or '(none)'}"
     )
 
 
@@ -98,7 +100,9 @@ def build_dataclass(cls: type[C], data: Any, prefix: str = "") -> C:
     if isinstance(data, cls):
         return data
     if not isinstance(data, dict):
-        raise ConfigError(f"config key {prefix.rstrip('.') or '(top level)'}: expected a mapping, got {data!r}")
+        raise ConfigError(
+            f"config key {prefix.rstrip('.') or '(top level)'}: expected a mapping, got {data!r}"
+        )
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls) if f.init}
     kwargs = {}

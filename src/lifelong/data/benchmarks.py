@@ -14,8 +14,7 @@ Generated benchmarks (no files, e.g. ``builtin``) register a :class:`GeneratedBe
 from __future__ import annotations
 
 import copy
-import difflib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -25,7 +24,9 @@ import yaml
 
 from lifelong.data.task import Task
 from lifelong.errors import ConfigError, UnknownNameError
+from lifelong.io import read_text
 from lifelong.registry import Registry
+from lifelong.schema import unknown_key
 
 KINDS = ("classification", "qa", "corpus", "dst")
 SCENARIOS = ("task", "domain", "class")
@@ -77,12 +78,6 @@ def list_benchmarks(generated: Registry[GeneratedBenchmark] = GENERATED) -> list
     return sorted(shipped | set(generated))
 
 
-def _unknown_key(key: str, allowed: Iterable[str], where: str) -> ConfigError:
-    close = difflib.get_close_matches(key, sorted(allowed), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return ConfigError(f"{where}: unknown key {key!r}.{hint} Allowed: {', '.join(sorted(allowed))}")
-
-
 def validate_task_spec(
     spec: Any, where: str, *, custom: bool = False, needs_path: bool = True
 ) -> dict[str, Any]:
@@ -92,7 +87,7 @@ def validate_task_spec(
     allowed = CUSTOM_TASK_KEYS if custom else TASK_KEYS
     for key in spec:
         if key not in allowed:
-            raise _unknown_key(str(key), allowed, where)
+            raise unknown_key(str(key), allowed, location=where)
     if custom and not isinstance(spec.get("name"), str):
         raise ConfigError(f"{where}: a custom task needs a 'name' (string)")
     kind = spec.get("kind", "classification")
@@ -125,7 +120,7 @@ def validate_task_spec(
             raise ConfigError(f"{where}: 'fields' must map example fields to file columns")
         for key in fields:
             if key not in FIELD_KEYS:
-                raise _unknown_key(str(key), FIELD_KEYS, f"{where}: fields")
+                raise unknown_key(str(key), FIELD_KEYS, prefix="fields.", location=where)
     labels = spec.get("labels")
     if labels is not None and (not isinstance(labels, list) or not labels):
         raise ConfigError(f"{where}: 'labels' must be a non-empty list")
@@ -145,7 +140,7 @@ def validate_definition(raw: Any, where: str, *, generated: bool = False) -> dic
         raise ConfigError(f"{where}: a benchmark definition must be a mapping")
     for key in raw:
         if key not in TOP_KEYS:
-            raise _unknown_key(str(key), TOP_KEYS, where)
+            raise unknown_key(str(key), TOP_KEYS, location=where)
     tasks_raw = raw.get("tasks")
     if not isinstance(tasks_raw, dict) or not tasks_raw:
         raise ConfigError(f"{where}: 'tasks' must be a non-empty mapping name -> task spec")
@@ -193,7 +188,7 @@ def _looks_like_path(name: str) -> bool:
 def read_yaml(path: Path) -> Any:
     """Parse a YAML file; syntax errors become a ConfigError naming the file and line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except OSError as exc:
         raise ConfigError(f"cannot read benchmark file {path}: {exc.strerror or exc}") from None
     try:

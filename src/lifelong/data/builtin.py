@@ -16,14 +16,12 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lifelong.data.benchmarks import GENERATED, GeneratedBenchmark
+from lifelong.data.stream import Stream, StreamConfig, load_stream
 from lifelong.data.task import Example, Task
 from lifelong.errors import UnknownNameError
-
-if TYPE_CHECKING:
-    from lifelong.data.stream import Stream
 
 # attribute (= task name) -> label -> synonyms; no word belongs to two groups
 ATTRIBUTES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -290,8 +288,6 @@ def builtin_stream(
 
     ``scenario="domain"`` needs one label set, so it gives the ``builtin-domain`` stream instead.
     """
-    from lifelong.data.stream import StreamConfig, load_stream
-
     cfg = StreamConfig(
         benchmark="builtin-domain" if scenario == "domain" else "builtin",
         order=order,

@@ -15,6 +15,7 @@ from typing import Any
 
 from lifelong.data.task import Example
 from lifelong.errors import DataError
+from lifelong.io import read_text
 
 QUESTION = "What is the change in state?"
 
@@ -54,9 +55,7 @@ def load_woz(path: str | Path) -> list[Example]:
     """
     path = Path(path)
     try:
-        dialogues = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"file not found: {path}") from None
+        dialogues = json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}:{exc.lineno}: malformed JSON: {exc.msg} (column {exc.colno})") from None
     if not isinstance(dialogues, list):

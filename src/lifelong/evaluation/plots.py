@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lifelong.evaluation.metrics import check_matrix
-from lifelong.evaluation.report import atomic_path
+from lifelong.io import atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -7,72 +7,25 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lifelong.errors import LifelongError
+from lifelong.evaluation import plots
 from lifelong.evaluation.metrics import check_matrix, gap_to_reference, summarize, transfer_against
+from lifelong.io import read_json, to_jsonable, write_json, write_text
 
 HEATMAP = "heatmap.png"
 CURVES = "task_curves.png"
-REFERENCE_MTL = ("multitask",)
-REFERENCE_ONE = ("separate", "adapter_one")
+UPPER_BOUND = "upper_bound"  # a method's ``reference`` role: joint training on all tasks (MTL)
+ONE = "one"  # a method's ``reference`` role: one independent model per task
 _REQUIRED = ("tasks", "matrix", "method")
 _SUMMARY_KEYS = {"acc", "aia", "bwt", "fwt", "forgetting", "final_scores", "matrix", "matrices", "summaries"}
-
-
-# ---- atomic writes ------------------------------------------------------------------------------
-@contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success fsync it and move it onto ``path``.
-
-    On error the temporary file is removed and ``path`` is left as it was.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # our own unique name (not mkstemp) so the final file gets the usual umask permissions
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Plain JSON types: numpy -> python, NaN/inf -> None (JSON has no NaN), paths -> str."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    return obj
-
-
-def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
-    write_text_atomic(path, json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n")
 
 
 # ---- formatting ---------------------------------------------------------------------------------
@@ -125,7 +78,8 @@ def _report_md(metrics: dict[str, Any], matrices: dict[str, np.ndarray]) -> str:
         ["Primary metric", primary],
     ]
     # scalar extras are worth a glance; nested ones stay in metrics.json
-    core = {"tasks", "method", "model", "seed", "primary_metric"}
+    core = {"tasks", "method", "model", "seed", "primary_metric", "reference"}
+    info += [["Reference role", metrics["reference"]]] * (metrics.get("reference") is not None)
     info += [[k, v] for k, v in metrics.items() if k not in core and k not in _SUMMARY_KEYS and _scalar(v)]
     lines = [f"# Run report: {metrics['method']} on {metrics['model']}", "", "## Run", ""]
     lines += _table(["", ""], info)
@@ -173,11 +127,12 @@ def write_run_results(
     method: str,
     model: str,
     seed: int,
+    reference: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write metrics.json, matrix.csv, the plots and report.md; return what metrics.json holds."""
-    from lifelong.evaluation import plots  # matplotlib is only needed here
+    """Write metrics.json, matrix.csv, the plots and report.md; return what metrics.json holds.
 
+    ``reference`` is the role the method declares for comparisons (:data:`UPPER_BOUND`, :data:`ONE`)."""
     run_dir = Path(run_dir)
     if primary not in matrices:
         raise ValueError(f"primary metric {primary!r} has no matrix; got {sorted(matrices)}")
@@ -194,6 +149,7 @@ def write_run_results(
         "method": method,
         "model": model,
         "seed": seed,
+        "reference": reference,
         **summary,
         "matrix": checked[primary],
         "matrices": checked,
@@ -204,12 +160,12 @@ def write_run_results(
         raise ValueError(f"extra keys {clash} would overwrite the run's own results")
     metrics = to_jsonable({**metrics, **(extra or {})})
 
-    write_json_atomic(run_dir / "metrics.json", metrics)
-    write_text_atomic(run_dir / "matrix.csv", _csv(checked[primary], tasks))
+    write_json(run_dir / "metrics.json", metrics)
+    write_text(run_dir / "matrix.csv", _csv(checked[primary], tasks))
     title = f"{method} on {model}: {primary}"
     plots.plot_heatmap(checked[primary], tasks, run_dir / HEATMAP, title)
     plots.plot_task_curves(checked[primary], tasks, run_dir / CURVES, title)
-    write_text_atomic(run_dir / "report.md", _report_md(metrics, checked))
+    write_text(run_dir / "report.md", _report_md(metrics, checked))
     return metrics
 
 
@@ -224,10 +180,7 @@ def load_metrics(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         path = path / "metrics.json"
     if not path.is_file():
         raise LifelongError(f"{path} not found: is {os.fspath(run_dir)!r} a finished run folder?")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise LifelongError(f"{path} is not readable JSON: {e}") from e
+    data = read_json(path)
     if not isinstance(data, dict):
         raise LifelongError(f"{path} should hold a JSON object, found {type(data).__name__}")
     missing = [k for k in _REQUIRED if k not in data]
@@ -255,11 +208,9 @@ def _labels(runs: list[dict[str, Any]]) -> list[str]:
     return labels
 
 
-def _reference(
-    run: dict[str, Any], runs: list[dict[str, Any]], methods: tuple[str, ...]
-) -> dict[str, Any] | None:
-    """The reference run for ``run``: same tasks, one of ``methods``, the same model if there is one."""
-    same_tasks = [r for r in runs if r["method"] in methods and r["tasks"] == run["tasks"]]
+def _reference(run: dict[str, Any], runs: list[dict[str, Any]], role: str) -> dict[str, Any] | None:
+    """The reference run for ``run``: same tasks, the method declared ``role``, the same model if any."""
+    same_tasks = [r for r in runs if r.get("reference") == role and r["tasks"] == run["tasks"]]
     same_model = [r for r in same_tasks if r.get("model") == run.get("model")]
     return (same_model or same_tasks or [None])[0]
 
@@ -270,11 +221,11 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> str:
         raise LifelongError("no runs to compare")
     runs = [load_metrics(d) for d in run_dirs]
     tasks = list(dict.fromkeys(t for r in runs for t in r["tasks"]))
-    has_mtl = any(r["method"] in REFERENCE_MTL for r in runs)
-    has_one = any(r["method"] in REFERENCE_ONE for r in runs)
+    has_mtl = any(r.get("reference") == UPPER_BOUND for r in runs)
+    has_one = any(r.get("reference") == ONE for r in runs)
 
     header = ["Run", "ACC", "BWT", "Forgetting", "FWT", *tasks]
-    one_refs = [ref["method"] for r in runs if (ref := _reference(r, runs, REFERENCE_ONE))]
+    one_refs = [ref["method"] for r in runs if (ref := _reference(r, runs, ONE))]
     header += ["gap to MTL"] * has_mtl
     header += [f"transfer vs ONE ({', '.join(dict.fromkeys(one_refs))})"] * has_one
     rows = []
@@ -284,10 +235,10 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> str:
         row = [label, *(_pct(run.get(k)) for k in ("acc", "bwt", "forgetting", "fwt"))]
         row += [_pct(final.get(t)) for t in tasks]
         if has_mtl:
-            ref = _reference(run, runs, REFERENCE_MTL)
+            ref = _reference(run, runs, UPPER_BOUND)
             row.append(_pct(gap_to_reference(R, _matrix_of(ref)) if ref else None))
         if has_one:
-            ref = _reference(run, runs, REFERENCE_ONE)
+            ref = _reference(run, runs, ONE)
             gains = [g for g in transfer_against(R, _matrix_of(ref)) if not math.isnan(g)] if ref else []
             row.append(_pct(sum(gains) / len(gains) if gains else None))
         rows.append(row)

@@ -11,8 +11,11 @@ import string
 from collections import Counter
 from collections.abc import Sequence
 
+from sklearn.metrics import accuracy_score, f1_score
+
 from lifelong.data.task import Example, Task
 from lifelong.errors import ConfigError, DataError
+from lifelong.evaluation.dst import score_dst
 
 METRIC_KEYS: dict[str, tuple[str, ...]] = {
     "classification": ("accuracy", "macro_f1"),
@@ -66,8 +69,6 @@ def token_f1(pred: str, golds: Sequence[str] | str) -> float:
 
 # ---- per-kind scorers ---------------------------------------------------------------------------
 def _score_classification(task: Task, examples: list[Example], predictions: list[str]) -> dict[str, float]:
-    from sklearn.metrics import accuracy_score, f1_score
-
     golds = []
     for i, ex in enumerate(examples):
         if ex.label is None:
@@ -98,8 +99,6 @@ def score_task(task: Task, examples: list[Example], predictions: list[str]) -> d
     if task.kind == "qa":
         return _score_qa(task, examples, predictions)
     if task.kind == "dst":
-        from lifelong.evaluation.dst import score_dst  # written separately; imported only when needed
-
         return score_dst(examples, predictions)
     if task.kind == "corpus":
         if task.end_task is None:

@@ -22,6 +22,8 @@ class AdapterNCL(PluginMethod):
 
 @register_method("adapter_one")
 class AdapterOne(PluginMethod):
+    reference = "one"
+
     def make_plugin(self, site: PluginSite) -> nn.Module:
         if self.config.train_layernorm:
             raise ConfigError(

@@ -9,7 +9,8 @@ The trainer calls the hooks in this order for every task::
         out = model(batch)
         loss = method.loss(batch, out, step)
         backward
-        method.after_backward(step)        # gradient masks
+        # the three gradient hooks run once per optimizer update, on the complete accumulated gradient
+        method.after_backward(step)        # gradient masks (then gradients are clipped)
         method.before_step(step); optimizer.step(); method.after_step(step)
     method.after_task(task, rows)          # Fisher, memory, cumulative masks
     method.evaluate(task, split) for every task seen -> one row of the score matrix
@@ -20,8 +21,8 @@ The trainer never branches on a method's name.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -29,11 +30,12 @@ from torch import nn
 
 from lifelong.errors import ConfigError
 from lifelong.registry import Registry
+from lifelong.schema import build_dataclass
 
 if TYPE_CHECKING:
+    from lifelong.context import RunContext
     from lifelong.data.task import Example, Scenario, Task
     from lifelong.models.base import Learner, Row
-    from lifelong.training.context import RunContext
 
 METHODS: Registry[type[Method]] = Registry("method")
 
@@ -62,6 +64,9 @@ class Method:
     scenarios: ClassVar[frozenset[str]] = frozenset({"task", "domain", "class"})
     learner_kinds: ClassVar[frozenset[str]] = frozenset({"classifier", "text2text", "mlm"})
     trains: ClassVar[bool] = True  # False: a reference that never trains (the trainer skips the task)
+    # the role this method plays in comparisons: "upper_bound" (joint training, MTL), "one" (an
+    # independent model per task) or None; written to metrics.json and read by the report
+    reference: ClassVar[str | None] = None
 
     def __init__(self, learner: Learner, config: MethodConfig, ctx: RunContext):
         self.learner = learner
@@ -153,21 +158,10 @@ def register_method(name: str):
     return deco
 
 
-def build_method_config(cls: type[Method], args: dict[str, Any], where: str = "method") -> MethodConfig:
-    """Validate ``args`` against the method's config dataclass; an unknown key is an error naming it."""
-    known = {f.name for f in fields(cls.config_class)}
-    for key in args:
-        if key not in known:
-            import difflib
-
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"unknown key {where}.{key} for method {cls.name!r}.{hint} Known: {', '.join(sorted(known)) or '(none)'}"
-            )
-    return cls.config_class(**args)
-
-
-def parameters_of(modules: Iterable[nn.Module]) -> Iterator[nn.Parameter]:
-    for m in modules:
-        yield from m.parameters()
+def build_method_config(cls: type[Method], args: dict[str, Any]) -> MethodConfig:
+    """``args`` checked against the method's config dataclass by the same rules as every other config
+    key: an unknown key or a wrong type is a ConfigError naming ``method_args.<key>``."""
+    try:
+        return build_dataclass(cls.config_class, args, prefix="method_args.")
+    except ConfigError as e:
+        raise ConfigError(f"method {cls.name!r}: {e}") from None

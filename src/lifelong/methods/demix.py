@@ -32,26 +32,24 @@ class DEMix(AdapterOne):
         super().__init__(*args, **kwargs)
         self.parents: dict[str, str] = {}  # domain -> the earlier domain its adapter started from
 
-    @torch.no_grad()
     def probe_loss(self, task: Task, rows: list[Row], expert: int) -> float:
         """Masked-LM loss of the new domain's rows through adapter ``expert`` (fixed masking seed)."""
         learner = self.learner
         probe = rows[: self.config.probe_rows]
-        was = (self.selector.task, learner.training)
+        was = self.selector.task
         self.selector.task = expert
-        learner.eval()
         gen = torch.Generator().manual_seed(0)
         total, count = 0.0, 0
-        for start in range(0, len(probe), learner.eval_batch_size):
-            batch = learner.collate(probe[start : start + learner.eval_batch_size], generator=gen)
-            n = int((batch["labels"] != -100).sum())
-            if n:
-                batch = {k: v.to(learner.device) for k, v in batch.items()}
-                with learner.autocast():
-                    total += float(learner(batch).loss) * n
-                count += n
-        self.selector.task = was[0]
-        learner.train(was[1])
+        with learner.eval_mode():
+            for start in range(0, len(probe), learner.eval_batch_size):
+                batch = learner.collate(probe[start : start + learner.eval_batch_size], generator=gen)
+                n = int((batch["labels"] != -100).sum())
+                if n:
+                    batch = {k: v.to(learner.device) for k, v in batch.items()}
+                    with learner.autocast():
+                        total += float(learner(batch).loss) * n
+                    count += n
+        self.selector.task = was
         return total / max(count, 1)
 
     def before_task(self, task: Task, rows: list[Row]) -> list[Row]:

@@ -50,18 +50,17 @@ class EWC(Method):
         params = self._named()
         fisher = {n: torch.zeros_like(p) for n, p in params.items()}
         loader = DataLoader(own, batch_size=self.config.fisher_batch, collate_fn=self.learner.collate)
-        self.learner.eval()  # no dropout while measuring importance
-        for batch in loader:
+        with self.learner.eval_mode(grad=True):  # no dropout while measuring importance
+            for batch in loader:
+                self.learner.zero_grad(set_to_none=True)
+                batch = {k: v.to(self.learner.device) for k, v in batch.items()}
+                with self.learner.autocast():
+                    loss = self.learner(batch).loss
+                loss.backward()
+                for n, p in params.items():
+                    if p.grad is not None:
+                        fisher[n] += p.grad.detach().float().pow(2) * len(batch["input_ids"]) / len(own)
             self.learner.zero_grad(set_to_none=True)
-            batch = {k: v.to(self.learner.device) for k, v in batch.items()}
-            with self.learner.autocast():
-                loss = self.learner(batch).loss
-            loss.backward()
-            for n, p in params.items():
-                if p.grad is not None:
-                    fisher[n] += p.grad.detach().float().pow(2) * len(batch["input_ids"]) / len(own)
-        self.learner.zero_grad(set_to_none=True)
-        self.learner.train()
         for n, f in fisher.items():
             old = self.fisher.get(n)
             self.fisher[n] = f if old is None or old.shape != f.shape else self.config.decay * old + f

@@ -62,8 +62,6 @@ class HATMethod(PluginMethod):
         return output.loss + self.hat.regularizer(self.current, self.selector.s)
 
     def after_backward(self, step: StepInfo) -> None:
-        if not self.ctx.accelerator.sync_gradients:  # act once on the accumulated gradient
-            return
         self.hat.compensate(self.current, self.selector.s)
         self.hat.block_gradients()
 

@@ -4,7 +4,7 @@ pseudo-samples of earlier tasks, which are replayed together with each new task.
 Every example trains in two formats in the same step, L = L_QA + λ·L_LM:
 QA ``context question ANS answer EOS`` (loss on answer + EOS) and LM ``GEN context question ANS answer
 EOS`` (loss on every token after GEN); the LM rows ride in the QA rows' batches (``paired``) with
-group weight λ. Before task i > 1 the model writes ⌈γ·|T_i|⌉ samples by top-k sampling from GEN,
+the method's loss weighs them by λ. Before task i > 1 the model writes ⌈γ·|T_i|⌉ samples by top-k sampling from GEN,
 or, with task tokens, an equal share from each old task's own GEN token, so old tasks do not fade
 away exponentially. ``real_samples`` replays as many real old examples instead (LAMOL_real).
 """
@@ -20,9 +20,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from lifelong.data.task import Task
 from lifelong.errors import ConfigError
-from lifelong.methods.base import Method, MethodConfig, register_method
+from lifelong.io import write_json, write_text
+from lifelong.methods.base import Method, MethodConfig, StepInfo, register_method
 from lifelong.methods.pseudo_samples import (
     GEN,
     KEPT,
@@ -79,7 +82,6 @@ class Lamol(Method):
         if not isinstance(self.learner, CausalTextToText):
             raise ConfigError("lamol needs a causal text-to-text learner")
         self.lm: CausalTextToText = self.learner
-        self.lm.group_weights = [1.0, float(cfg.lm_weight)]
         self.history: list[dict[str, Any]] = []
 
     # ---- structure ---------------------------------------------------------------------------
@@ -96,6 +98,10 @@ class Lamol(Method):
 
     def _with_lm(self, row: Row, gen_id: int) -> Row:
         return {**row, "paired": [lm_row(row, gen_id)]} if self.config.lm_weight else row
+
+    def loss(self, batch: dict[str, Any], output: Any, step: StepInfo) -> torch.Tensor:
+        """QA loss + λ · LM loss, each the mean over its own tokens (the learner reports both)."""
+        return output.group_losses[0] + self.config.lm_weight * output.group_losses[1]
 
     # ---- data --------------------------------------------------------------------------------
     def before_task(self, task: Task, rows: list[Row]) -> list[Row]:
@@ -247,11 +253,9 @@ class Lamol(Method):
         folder = self.ctx.stage_dir(stage, task.name)
         if folder is None or not self.ctx.is_main:
             return
-        from lifelong.evaluation.report import write_json_atomic, write_text_atomic
-
-        write_json_atomic(folder / "replay_stats.json", {"stage": stage + 1, "task": task.name, **stats})
+        write_json(folder / "replay_stats.json", {"stage": stage + 1, "task": task.name, **stats})
         text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
-        write_text_atomic(folder / "pseudo_samples.jsonl", text)
+        write_text(folder / "pseudo_samples.jsonl", text)
 
     # ---- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ class MultitaskConfig(MethodConfig):
 @register_method("multitask")
 class Multitask(Method):
     config_class = MultitaskConfig
+    reference = "upper_bound"
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

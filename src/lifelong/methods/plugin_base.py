@@ -62,23 +62,13 @@ class PluginMethod(Method):
         raise KeyError(f"the method has not grown for task {task.name!r}")
 
     # ---- what trains -----------------------------------------------------------------------------
-    def head_parameters(self, task: Task) -> list[nn.Parameter]:
-        """The task's own output head (one per task in task-incremental learning); a learner without
-        per-task heads (the masked LM) says itself what trains with ``task``."""
-        own = getattr(self.learner, "head_parameters", None)
-        if own is not None:
-            return list(own(task))
-        heads = getattr(self.learner, "heads", None)
-        index = getattr(self.learner, "head_of_task", {}).get(task.name)
-        return list(heads[index].parameters()) if heads is not None and index is not None else []
-
     def trainable_for(self, task: Task) -> list[nn.Parameter]:
         t = self.position(task)
         parts = per_task_modules(self.learner)
         owned = {id(p) for m in parts for i in range(m.num_tasks()) for p in m.task_parameters(i)}
         chosen = [p for plugin in plugins(self.learner) for p in plugin.parameters() if id(p) not in owned]
         chosen += [p for m in parts for p in m.task_parameters(t)]
-        chosen += self.head_parameters(task)
+        chosen += self.learner.head_parameters(task)
         if self.config.train_layernorm:
             chosen += [
                 p for m in self.learner.modules() if isinstance(m, nn.LayerNorm) for p in m.parameters()

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from lifelong.data.task import Task
+from lifelong.io import write_json
 from lifelong.models.base import Row
 from lifelong.models.text2text import CausalTextToText
 
@@ -226,6 +227,4 @@ class SampleCache:
         return data["samples"]
 
     def save(self, key: str, parts: dict[str, Any], samples: dict[str, list[list[int]]]) -> None:
-        from lifelong.evaluation.report import write_json_atomic
-
-        write_json_atomic(self.path(key), {"key": key, "parts": parts, "samples": samples})
+        write_json(self.path(key), {"key": key, "parts": parts, "samples": samples})

@@ -17,6 +17,8 @@ from lifelong.models.base import Row
 
 @register_method("separate")
 class Separate(Method):
+    reference = "one"
+
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.initial = snapshot(self.learner)

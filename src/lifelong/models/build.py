@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
+from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
 
 from lifelong.data.task import Scenario, Task
 from lifelong.errors import ConfigError
 from lifelong.models.base import Learner
+from lifelong.models.classifier import EncoderClassifier
+from lifelong.models.end_task import EndTaskConfig
+from lifelong.models.masked_lm import MaskedLMLearner
 from lifelong.models.presets import instantiate, load_model_spec
+from lifelong.models.text2text import CausalTextToText
 
 KINDS = ("classifier", "text2text", "mlm")
 
@@ -34,8 +40,18 @@ def learner_kind(cfg: ModelConfig, family: str, tasks: list[Task]) -> str:
     return "text2text" if family == "causal" else "classifier"
 
 
-def build_learner(cfg: ModelConfig, scenario: Scenario, tasks: list[Task]) -> Learner:
-    learner = _build_learner(cfg, scenario, tasks)
+def build_learner(
+    cfg: ModelConfig,
+    scenario: Scenario,
+    tasks: list[Task],
+    *,
+    bf16: bool = True,
+    eval_batch_size: int = 64,
+    end_task: EndTaskConfig | None = None,
+) -> Learner:
+    """The learner for ``tasks``; ``end_task`` configures how a masked LM's corpus tasks are scored."""
+    settings = {"bf16": bf16, "eval_batch_size": eval_batch_size}
+    learner = _build_learner(cfg, scenario, tasks, settings, end_task or EndTaskConfig(bf16=bf16))
     if cfg.dropout is not None:
         set_dropout(learner, cfg.dropout)
     return learner
@@ -52,9 +68,9 @@ def set_dropout(module: nn.Module, p: float) -> int:
     return len(found)
 
 
-def _build_learner(cfg: ModelConfig, scenario: Scenario, tasks: list[Task]) -> Learner:
-    from transformers import AutoModel, AutoModelForCausalLM
-
+def _build_learner(
+    cfg: ModelConfig, scenario: Scenario, tasks: list[Task], settings: dict[str, Any], end_task: EndTaskConfig
+) -> Learner:
     spec = load_model_spec(cfg.name)
     kind = learner_kind(cfg, spec.family, tasks)
     if kind == "classifier":
@@ -62,23 +78,21 @@ def _build_learner(cfg: ModelConfig, scenario: Scenario, tasks: list[Task]) -> L
             raise ConfigError(
                 f"model {cfg.name!r} is a causal LM; classification heads need an encoder (or use model.kind: text2text)"
             )
-        from lifelong.models.classifier import EncoderClassifier
-
         return EncoderClassifier(
-            instantiate(spec, AutoModel), spec.tokenizer, scenario, cfg.max_length, cfg.pooling
+            instantiate(spec, AutoModel), spec.tokenizer, scenario, cfg.max_length, cfg.pooling, **settings
         )
     if kind == "text2text":
         if spec.family != "causal":
             raise ConfigError(f"model {cfg.name!r} is an encoder; text-to-text tasks need a causal LM")
-        from lifelong.models.text2text import CausalTextToText
-
         return CausalTextToText(
-            instantiate(spec, AutoModelForCausalLM), spec.tokenizer, cfg.max_length, cfg.max_answer_length
+            instantiate(spec, AutoModelForCausalLM),
+            spec.tokenizer,
+            cfg.max_length,
+            cfg.max_answer_length,
+            **settings,
         )
-    from transformers import AutoModelForMaskedLM
-
-    from lifelong.models.masked_lm import MaskedLMLearner
-
     if spec.family != "encoder":
         raise ConfigError(f"model {cfg.name!r} is not a masked LM; corpus post-training needs an encoder")
-    return MaskedLMLearner(instantiate(spec, AutoModelForMaskedLM), spec.tokenizer, cfg.max_length)
+    return MaskedLMLearner(
+        instantiate(spec, AutoModelForMaskedLM), spec.tokenizer, cfg.max_length, end_task=end_task, **settings
+    )

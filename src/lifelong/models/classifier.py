@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -16,9 +18,15 @@ class EncoderClassifier(Learner):
     kind = "classifier"
 
     def __init__(
-        self, encoder: nn.Module, tokenizer, scenario: Scenario, max_length: int, pooling: str = "mean"
+        self,
+        encoder: nn.Module,
+        tokenizer,
+        scenario: Scenario,
+        max_length: int,
+        pooling: str = "mean",
+        **settings: Any,
     ):
-        super().__init__(tokenizer, max_length)
+        super().__init__(tokenizer, max_length, **settings)
         if pooling not in ("mean", "cls"):
             raise ConfigError(f"model.pooling must be 'mean' or 'cls', got {pooling!r}")
         self.encoder = encoder
@@ -61,6 +69,10 @@ class EncoderClassifier(Learner):
                 self.head_labels[0] += new
         self.head_of_task[task.name] = len(self.heads) - 1
 
+    def head_parameters(self, task: Task) -> list[nn.Parameter]:
+        index = self.head_of_task.get(task.name)
+        return [] if index is None else list(self.heads[index].parameters())
+
     def _new_linear(self, n_out: int) -> nn.Linear:
         layer = nn.Linear(self.hidden, n_out)
         nn.init.normal_(layer.weight, std=0.02)
@@ -93,7 +105,7 @@ class EncoderClassifier(Learner):
             rows.append(row)
         return rows
 
-    def collate(self, rows: list[Row]) -> dict[str, torch.Tensor]:
+    def collate(self, rows: list[Row], generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         ids, mask = pad_right([r["input_ids"] for r in rows], self.tokenizer.pad_token_id or 0)
         batch = {
             "input_ids": ids,
@@ -133,19 +145,16 @@ class EncoderClassifier(Learner):
             total = total + F.cross_entropy(logits.float(), labels[rows], reduction="sum")
         return LearnerOutput(loss=total / len(heads), logits=None, features=feats)
 
-    @torch.no_grad()
     def predict(self, task: Task, examples: list[Example]) -> list[str]:
-        was_training = self.training
-        self.eval()
         head = self.head_of_task[task.name]
         stripped = [Example(text=ex.text, text_pair=ex.text_pair) for ex in examples]
         rows = self.encode(task, stripped)
         out: list[str] = []
-        for start in range(0, len(rows), self.eval_batch_size):
-            batch = self.collate(rows[start : start + self.eval_batch_size])
-            batch = {k: v.to(self.device) for k, v in batch.items()}
-            with self.autocast():
-                logits = self.heads[head](self.features(batch))
-            out += [self.head_labels[head][i] for i in logits.argmax(-1).tolist()]
-        self.train(was_training)
+        with self.eval_mode():
+            for start in range(0, len(rows), self.eval_batch_size):
+                batch = self.collate(rows[start : start + self.eval_batch_size])
+                batch = {k: v.to(self.device) for k, v in batch.items()}
+                with self.autocast():
+                    logits = self.heads[head](self.features(batch))
+                out += [self.head_labels[head][i] for i in logits.argmax(-1).tolist()]
         return out

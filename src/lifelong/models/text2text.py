@@ -1,13 +1,15 @@
 """A causal LM that answers every task in QA format: ``context question ANS answer EOS``.
 
 Classification is cast to QA (the answer is the label name, the question names the choices).
-The loss covers the answer and EOS only. Rows may also carry a ``group`` (0 = QA, 1 = LM, ...) with a
-per-group weight, so a method like LAMOL trains both formats in one forward pass; a row's ``paired``
-rows are collated into the same batch.
+The loss covers the answer and EOS only. Rows may also carry a ``group`` (0 = QA, 1 = LM, ...): the
+output holds each group's mean loss, which a method like LAMOL weighs in its ``loss`` hook to train both
+formats in one forward pass; a row's ``paired`` rows are collated into the same batch.
 Prediction decodes greedily, batched, with left padding and the KV cache.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -17,16 +19,18 @@ from lifelong.data.task import Example, Task
 from lifelong.models.base import Learner, LearnerOutput, Row
 
 ANS, EOS = "__ans__", "__eos__"
+N_GROUPS = 2  # row groups the loss always reports: 0 = QA format, 1 = LM format
 
 
 class CausalTextToText(Learner):
     kind = "text2text"
 
-    def __init__(self, lm: nn.Module, tokenizer, max_length: int, max_answer_length: int = 24):
-        super().__init__(tokenizer, max_length)
+    def __init__(
+        self, lm: nn.Module, tokenizer, max_length: int, max_answer_length: int = 24, **settings: Any
+    ):
+        super().__init__(tokenizer, max_length, **settings)
         self.lm = lm
         self.max_answer_length = max_answer_length
-        self.group_weights: list[float] = [1.0]  # weight of each row group in the loss
         # ANS starts as the line break where the tokenizer has one token for it: between a question
         # and its answer ANS plays the part a line break plays in plain text, so the pretrained LM
         # already predicts it there. From the mean embedding, smollm2 wrote its pseudo-samples' answers
@@ -106,7 +110,7 @@ class CausalTextToText(Learner):
             for p, a in zip(prompts, answers, strict=True)
         ]
 
-    def collate(self, rows: list[Row]) -> dict[str, torch.Tensor]:
+    def collate(self, rows: list[Row], generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         # a row's ``paired`` rows (e.g. LAMOL's LM format of the same example) join its batch
         rows = [part for r in rows for part in (r, *r.get("paired", ()))]
         width = max(len(r["input_ids"]) for r in rows)
@@ -134,25 +138,23 @@ class CausalTextToText(Learner):
             logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none"
         ).view_as(targets)
         valid = (targets != -100).float()
-        loss = logits.new_zeros((), dtype=torch.float32)
-        for g, weight in enumerate(self.group_weights):  # mean over each group's tokens, weighted
-            in_group = valid * (batch["group"] == g).float().unsqueeze(1)
-            if weight and in_group.sum() > 0:
-                loss = loss + weight * (token_loss * in_group).sum() / in_group.sum()
-        return LearnerOutput(loss=loss, logits=None)
+        # each group's mean over its own answer tokens (an empty group: 0)
+        groups = batch["group"]
+        n_groups = max(N_GROUPS, int(groups.max()) + 1)
+        sums = token_loss.new_zeros(n_groups).index_add(0, groups, (token_loss * valid).sum(1))
+        counts = valid.new_zeros(n_groups).index_add(0, groups, valid.sum(1))
+        group_losses = sums / counts.clamp(min=1)
+        return LearnerOutput(loss=group_losses[0], logits=None, group_losses=group_losses)
 
-    @torch.no_grad()
     def generate_from(self, prompts: list[list[int]], max_new_tokens: int, **sampling) -> list[list[int]]:
         """Batched generation with left padding and the KV cache; returns only the new tokens."""
-        was_training = self.training
-        self.eval()
         width = max(len(p) for p in prompts)
         ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
         for i, p in enumerate(prompts):
             ids[i, width - len(p) :] = torch.tensor(p)
             mask[i, width - len(p) :] = 1
-        with self.autocast():
+        with self.eval_mode(), self.autocast():
             out = self.lm.generate(
                 input_ids=ids.to(self.device),
                 attention_mask=mask.to(self.device),
@@ -162,7 +164,6 @@ class CausalTextToText(Learner):
                 use_cache=True,
                 **sampling,
             )
-        self.train(was_training)
         return out[:, width:].tolist()
 
     def predict(self, task: Task, examples: list[Example]) -> list[str]:

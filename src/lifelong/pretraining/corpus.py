@@ -13,6 +13,8 @@ import re
 from typing import Any
 
 import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerFast
 
 from lifelong.errors import ConfigError, DataError
 from lifelong.io import read_text
@@ -35,9 +37,6 @@ def train_tokenizer(lines: list[str], vocab_size: int, max_length: int, min_freq
 
     Byte-level means any script (Chinese, Devanagari, Arabic...) is covered without unknown tokens.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
     if vocab_size <= len(SPECIAL_TOKENS) + 256:
         raise ConfigError(
             f"vocab_size must exceed {len(SPECIAL_TOKENS) + 256} (specials + bytes), got {vocab_size}"
@@ -117,8 +116,6 @@ class BlockBatches:
 
 
 def make_collator(tokenizer: Any, mlm_probability: float) -> Any:
-    from transformers import DataCollatorForLanguageModeling
-
     return DataCollatorForLanguageModeling(tokenizer, mlm_probability=mlm_probability)
 
 

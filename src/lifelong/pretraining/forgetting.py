@@ -97,9 +97,6 @@ class ForgettingSchedule:
         k = self.reset_every
         return k is not None and step > 0 and step % k == 0 and step < self.total_steps
 
-    def episode_length(self) -> int:
-        return self.reset_every if self.reset_every is not None else self.total_steps
-
     def embedding_schedule(self, warmup_steps: int | None, min_ratio: float = 0.0) -> WarmupDecay | None:
         """The embeddings' own LR shape: warm-up + decay restarted every episode (None: no resets, so
         the embeddings follow the global schedule). ``warmup_steps`` defaults to a tenth of an episode."""

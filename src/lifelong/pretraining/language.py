@@ -18,7 +18,6 @@ import torch
 from tqdm.auto import tqdm
 
 from lifelong.errors import ConfigError
-from lifelong.io import write_json
 from lifelong.optim import OptimConfig, ParamGroup, build_optimizer
 from lifelong.pretraining.classify import evaluate_classifier, read_labelled
 from lifelong.pretraining.corpus import (
@@ -32,7 +31,6 @@ from lifelong.pretraining.corpus import (
 from lifelong.pretraining.forgetting import token_embedding_parameters
 from lifelong.pretraining.loop import autocast, update
 from lifelong.pretraining.models import (
-    META_FILE,
     SparseMaskedLM,
     body_fingerprint,
     check_same_body,
@@ -42,6 +40,7 @@ from lifelong.pretraining.models import (
     max_length,
     read_meta,
     replace_vocabulary,
+    save_stage,
 )
 
 DEFAULT_BUDGET_STEPS = 500  # when neither budget is given
@@ -196,12 +195,6 @@ def adapt_language(cfg: LanguageAdaptConfig) -> LanguageResult:
         if evaluate and ((cfg.eval_every and done % cfg.eval_every == 0) or done == steps):
             final = curve.record_eval(done, evaluate())
 
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for p in model.parameters():
-        p.requires_grad_(True)
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
     meta = {
         "kind": "language",
         "pretrained_fingerprint": fingerprint,
@@ -212,5 +205,5 @@ def adapt_language(cfg: LanguageAdaptConfig) -> LanguageResult:
         "curve": dataclasses.asdict(curve),
         "config": dataclasses.asdict(cfg),
     }
-    write_json(out / META_FILE, meta)  # last: its presence marks the stage as done
+    out = save_stage(cfg.out, model, tokenizer, meta)
     return LanguageResult(out, steps, curve, final)

@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
+from transformers import AutoTokenizer, RobertaConfig, RobertaForMaskedLM
 
 from lifelong.errors import ConfigError, DataError
 from lifelong.io import atomic_path, write_json
@@ -97,8 +101,6 @@ class PretrainConfig(OptimConfig):
 
 
 def build_model(cfg: PretrainConfig, tokenizer: Any) -> nn.Module:
-    from transformers import RobertaConfig, RobertaForMaskedLM
-
     config = RobertaConfig(
         vocab_size=len(tokenizer),
         hidden_size=cfg.hidden,
@@ -146,8 +148,6 @@ class PretrainResult:
 
 def _prepare_tokenizer(cfg: PretrainConfig, out: Path, accelerator: Any) -> Any:
     """Train once on the main process and save; everyone (and every resumption) loads the saved one."""
-    from transformers import AutoTokenizer
-
     tok_dir = out / "tokenizer"
     if accelerator.is_main_process and not (tok_dir / "tokenizer.json").is_file():
         tokenizer = train_tokenizer(read_lines(cfg.corpus, cfg.tokenizer_lines), cfg.vocab_size, cfg.seq_len)
@@ -159,8 +159,6 @@ def _prepare_tokenizer(cfg: PretrainConfig, out: Path, accelerator: Any) -> Any:
 
 def _prepare_blocks(cfg: PretrainConfig, out: Path, tokenizer: Any, accelerator: Any) -> torch.Tensor:
     """Tokenize once and cache next to the run (keyed by corpus, length cap and seq_len)."""
-    from safetensors.torch import load_file, save_file
-
     corpus = Path(cfg.corpus)
     if not corpus.is_file():
         raise DataError(f"corpus not found: {corpus}")
@@ -188,9 +186,6 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
     Writes ``out/`` = final model + tokenizer (``from_pretrained``-ready), ``pretrain_log.json``
     (loss curve, reset steps, throughput, body fingerprint) and ``checkpoints/``.
     """
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-
     forgetting = cfg.check()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)

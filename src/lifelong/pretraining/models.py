@@ -17,9 +17,11 @@ from typing import Any
 
 import torch
 from torch import nn
+from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from lifelong.errors import ConfigError, DataError
-from lifelong.io import read_json
+from lifelong.io import atomic_path, read_json, write_json
 from lifelong.pretraining.forgetting import init_token_embeddings, token_embedding_parameters
 
 META_FILE = "adaptation.json"  # written last by each adaptation stage: its presence means "done"
@@ -28,17 +30,15 @@ META_FILE = "adaptation.json"  # written last by each adaptation stage: its pres
 @contextlib.contextmanager
 def _quiet_transformers() -> Iterator[None]:
     """Loading an MLM checkpoint into a classifier (and back) rightly drops/creates heads; don't warn."""
-    from transformers.utils import logging
-
-    level, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         yield
     finally:
-        logging.set_verbosity(level)
+        hf_logging.set_verbosity(level)
         if bars:
-            logging.enable_progress_bar()
+            hf_logging.enable_progress_bar()
 
 
 def model_dir(path: str | os.PathLike[str], what: str = "model") -> Path:
@@ -50,22 +50,16 @@ def model_dir(path: str | os.PathLike[str], what: str = "model") -> Path:
 
 
 def load_mlm(path: str | os.PathLike[str]) -> nn.Module:
-    from transformers import AutoModelForMaskedLM
-
     with _quiet_transformers():
         return AutoModelForMaskedLM.from_pretrained(model_dir(path))
 
 
 def load_tokenizer(path: str | os.PathLike[str]) -> Any:
-    from transformers import AutoTokenizer
-
     return AutoTokenizer.from_pretrained(model_dir(path))
 
 
 def load_classifier(path: str | os.PathLike[str], labels: list[str] | None = None) -> nn.Module:
     """A sequence classifier; with ``labels``, a fresh head on a pretrained (MLM) body."""
-    from transformers import AutoModelForSequenceClassification
-
     kwargs: dict[str, Any] = {}
     if labels is not None:
         kwargs = {
@@ -80,6 +74,19 @@ def load_classifier(path: str | os.PathLike[str], labels: list[str] | None = Non
 def max_length(model: nn.Module) -> int:
     """The longest input in tokens (RoBERTa's positions start after the pad id)."""
     return model.config.max_position_embeddings - model.config.pad_token_id - 1
+
+
+def save_stage(out: str | os.PathLike[str], model: nn.Module, tokenizer: Any, meta: dict[str, Any]) -> Path:
+    """An adaptation stage's folder, written whole (weights, tokenizer, then ``adaptation.json``): a
+    killed stage leaves the previous folder, or none, never one that looks finished."""
+    for p in model.parameters():
+        p.requires_grad_(True)  # saved models load fully trainable, whatever the stage froze
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        write_json(tmp / META_FILE, meta)
+    return Path(out)
 
 
 def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:

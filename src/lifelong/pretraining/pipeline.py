@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lifelong.data.files import resolve_data_dir
 from lifelong.data.loaders import split_row_range
-from lifelong.data.stream import resolve_data_dir
 from lifelong.errors import ConfigError, DataError
 from lifelong.io import write_json, write_text
 from lifelong.pretraining.assembly import assemble_and_evaluate

@@ -16,6 +16,7 @@ def plot_curves(curves: dict[str, AdaptationCurve | dict[str, Any]], path: str |
     Curves are named ``variant/language``: colour = language, line style = variant, so standard
     and forgetting runs of one language sit side by side.
     """
+    # lazy: matplotlib is only needed when drawing, and is slow to import
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

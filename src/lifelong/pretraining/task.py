@@ -12,16 +12,15 @@ import torch
 from tqdm.auto import tqdm
 
 from lifelong.errors import ConfigError, DataError
-from lifelong.io import write_json
 from lifelong.optim import OptimConfig, build_optimizer
 from lifelong.pretraining.classify import encode, evaluate_classifier, read_labelled
 from lifelong.pretraining.loop import autocast, update
 from lifelong.pretraining.models import (
-    META_FILE,
     body_fingerprint,
     load_classifier,
     load_tokenizer,
     max_length,
+    save_stage,
 )
 
 
@@ -89,11 +88,6 @@ def adapt_task(cfg: TaskAdaptConfig) -> TaskResult:
             bar.set_postfix(loss=f"{loss.item():.3f}")
     bar.close()
     dev = evaluate_classifier(model, tokenizer, dev_rows, bf16=cfg.bf16) if dev_rows else None
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    model.get_input_embeddings().weight.requires_grad_(True)
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
     meta = {
         "kind": "task",
         "pretrained_fingerprint": fingerprint,
@@ -103,5 +97,5 @@ def adapt_task(cfg: TaskAdaptConfig) -> TaskResult:
         "dev": dev,
         "config": dataclasses.asdict(cfg),
     }
-    write_json(out / META_FILE, meta)  # last: its presence marks the stage as done
+    out = save_stage(cfg.out, model, tokenizer, meta)
     return TaskResult(out, step, losses, dev)

@@ -22,4 +22,3 @@ def evaluate_task(method: Method, task: Task, ctx: RunContext, split: str | None
     pairs = gather_object(list(zip(shard, preds, strict=True)))
     by_index = dict(pairs)
     return score_task(task, examples, [by_index[i] for i in range(len(examples))])
-

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
 
 import torch
 from accelerate.utils import set_seed
-from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import get_linear_schedule_with_warmup
 
+from lifelong.context import RunContext
 from lifelong.data.task import Task
 from lifelong.errors import DataError
 from lifelong.methods.base import Method, StepInfo
 from lifelong.models.base import Row
-from lifelong.training.context import RunContext
+from lifelong.optim import build_optimizer, groups_by_lr
 
 log = logging.getLogger("lifelong")
 
@@ -25,14 +23,6 @@ log = logging.getLogger("lifelong")
 def task_seed(seed: int, task_index: int) -> int:
     """Every random source is re-seeded per task, so a resumed run replays the same randomness."""
     return seed + 1009 * (task_index + 1)
-
-
-def param_groups(params: list[nn.Parameter], own_lr: dict[int, float], lr: float) -> list[dict[str, Any]]:
-    """One optimizer group per learning rate, in first-seen order (the default ``lr`` group first)."""
-    groups: dict[float, list[nn.Parameter]] = {lr: []}
-    for p in params:
-        groups.setdefault(own_lr.get(id(p), lr), []).append(p)
-    return [{"params": ps, "lr": rate} for rate, ps in groups.items() if ps]
 
 
 def train_task(
@@ -55,11 +45,8 @@ def train_task(
         rows, batch_size=cfg.batch_size, shuffle=True, collate_fn=learner.collate, generator=order
     )
     params = [p for p in method.trainable_parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        param_groups(params, method.learning_rates(), cfg.lr), weight_decay=cfg.weight_decay
-    )
     updates = math.ceil(len(loader) / cfg.grad_accum) * cfg.epochs
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * updates), max(updates, 1))
+    optimizer, scheduler = build_optimizer(groups_by_lr(params, method.learning_rates()), cfg, updates)
     model, optimizer, loader, scheduler = acc.prepare(learner, optimizer, loader, scheduler)
     model.train()
 
@@ -79,8 +66,9 @@ def train_task(
                     out = model(batch)
                 loss = method.loss(batch, out, info)
                 acc.backward(loss)
-                method.after_backward(info)
+                # the gradient hooks see only the complete (accumulated) gradient of an update
                 if acc.sync_gradients:
+                    method.after_backward(info)
                     if cfg.max_grad_norm:
                         acc.clip_grad_norm_(params, cfg.max_grad_norm)
                     method.before_step(info)

@@ -1,0 +1,198 @@
+"""Where a file task's data lives and how its splits are read: the data directory ($LIFELONG_DATA or
+--data-dir), split files found by name and suffix, each read by the loader its format needs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lifelong.data.hub import load_hf
+from lifelong.data.loaders import SUFFIX_FORMATS, infer_format, load_examples, load_squad
+from lifelong.data.task import SPLITS, Example
+from lifelong.data.woz import load_woz
+from lifelong.errors import DataError
+
+DATA_ENV = "LIFELONG_DATA"
+
+
+FORMAT_SUFFIXES = {
+    "jsonl": (".jsonl", ".json-lines", ".ndjson"),
+    "csv": (".csv",),
+    "tsv": (".tsv",),
+    "json": (".json",),
+    "squad": (".json",),
+    "woz": (".json",),
+    "txt": (".txt",),
+}
+
+
+ANY_SUFFIXES = tuple(SUFFIX_FORMATS)
+
+
+DATA_HINT = "e.g. DATA/tc/agnews/train.jsonl"
+
+
+def _missing_dir_message(tried: str, origin: str) -> str:
+    return (
+        f"data directory not found: {tried} (from {origin}). Set it with --data-dir DIR or the "
+        f"{DATA_ENV} environment variable; benchmark files go under it, {DATA_HINT}. "
+        f"The built-in stream (benchmark 'builtin') needs no data."
+    )
+
+
+def resolve_data_dir(cli_value: str | Path | None, env: Mapping[str, str] | None = None) -> Path:
+    """The data directory: the CLI value, else $LIFELONG_DATA; it must exist."""
+    env = os.environ if env is None else env
+    if cli_value:
+        path, origin = Path(cli_value).expanduser(), "--data-dir"
+    elif env.get(DATA_ENV):
+        path, origin = Path(env[DATA_ENV]).expanduser(), DATA_ENV
+    else:
+        raise DataError(
+            f"no data directory given. Set it with --data-dir DIR or the {DATA_ENV} environment variable; "
+            f"benchmark files go under it, {DATA_HINT}. The built-in stream (benchmark 'builtin') needs no data."
+        )
+    if not path.is_dir():
+        raise DataError(_missing_dir_message(str(path), origin))
+    return path
+
+
+def env_data_dir() -> Path | None:
+    value = os.environ.get(DATA_ENV)
+    return Path(value).expanduser() if value else None
+
+
+def _root(data_dir: Path | None) -> Path:
+    """The data dir for relative paths: the given one (checked) or $LIFELONG_DATA."""
+    if data_dir is None:
+        return resolve_data_dir(None)
+    if not Path(data_dir).is_dir():
+        raise DataError(_missing_dir_message(str(data_dir), "the data_dir argument"))
+    return Path(data_dir)
+
+
+def _split_files(
+    name: str, spec: Mapping[str, Any], fmt: str | None, data_dir: Path | None
+) -> dict[str, Path]:
+    """Split -> existing file, from a folder (train/dev/test.<suffix>) or an explicit split -> file map."""
+    raw = spec["path"]
+
+    def resolve(rel: str) -> tuple[Path, Path | None]:
+        p = Path(rel).expanduser()
+        if p.is_absolute():
+            return p, None
+        root = _root(data_dir)
+        return root / p, root
+
+    def missing(tried: Sequence[Path], root: Path | None) -> DataError:
+        also = f" (also tried {', '.join(t.name for t in tried[1:])})" if len(tried) > 1 else ""
+        hint = (
+            f" The data directory is {root} (set with --data-dir or {DATA_ENV}); files go under it, {DATA_HINT}."
+            if root is not None
+            else ""
+        )
+        return DataError(f"task {name!r}: file not found: {tried[0]}{also}.{hint}")
+
+    if isinstance(raw, Mapping):
+        out = {}
+        for split, rel in raw.items():
+            path, root = resolve(str(rel))
+            if not path.is_file():
+                raise missing([path], root)
+            out[split] = path
+        return out
+    folder, root = resolve(str(raw))
+    suffixes = FORMAT_SUFFIXES.get(fmt or "", ANY_SUFFIXES)
+    wanted = list(spec.get("splits") or SPLITS)
+    required = set(spec.get("splits") or ("train",))
+    out = {}
+    for split in wanted:
+        tried = [folder / f"{split}{suffix}" for suffix in suffixes]
+        found = next((p for p in tried if p.is_file()), None)
+        if found is not None:
+            out[split] = found
+        elif split in required:
+            raise missing(tried, root)
+    if not spec.get("splits") and "dev" not in out and "test" not in out:
+        raise missing([folder / f"test{suffixes[0]}", folder / f"dev{suffixes[0]}"], root)
+    return out
+
+
+def _file_format(kind: str, fmt: str | None, path: Path) -> str:
+    if fmt:
+        return fmt
+    if kind == "dst":
+        return "woz"
+    if kind == "qa" and path.suffix.lower() == ".json":
+        return "squad"
+    return infer_format(path)
+
+
+def _read_split(
+    name: str, spec: Mapping[str, Any], path: Path, labels: Sequence[str] | None
+) -> list[Example]:
+    kind = spec.get("kind", "classification")
+    fmt = _file_format(kind, spec.get("format"), path)
+    if fmt == "squad":
+        return load_squad(path)
+    if fmt == "woz":
+        return load_woz(path)
+    return load_examples(
+        path,
+        kind,
+        spec.get("fields"),
+        name,
+        labels,
+        label_map=spec.get("label_map"),
+        format=fmt,
+        columns=spec.get("columns"),
+    )
+
+
+def _hf_name(raw: str, data_dir: Path | None) -> str:
+    """A local dataset path resolved against the data dir when it exists there; a hub name unchanged."""
+    p = Path(raw).expanduser()
+    if p.is_absolute() or p.exists():
+        return str(p)
+    root = data_dir if data_dir is not None else env_data_dir()
+    if root is not None and (root / p).exists():
+        return str(root / p)
+    return raw
+
+
+def load_splits(
+    name: str, spec: Mapping[str, Any], data_dir: Path | None
+) -> tuple[dict[str, list[Example]], dict[str, str], list[str] | None]:
+    """All splits of a file task, label-checked; returns (splits, split -> file, labels)."""
+    kind = spec.get("kind", "classification")
+    labels = [str(lab) for lab in spec["labels"]] if spec.get("labels") else None
+    splits: dict[str, list[Example]] = {}
+    where: dict[str, str] = {}
+    if spec.get("format") == "hf":
+        hf_name = _hf_name(str(spec["path"]), data_dir)
+        for split, hf_split in dict(spec.get("splits") or {"train": "train", "test": "test"}).items():
+            rows = load_hf(
+                hf_name,
+                hf_split,
+                spec.get("fields"),
+                kind,
+                task_name=name,
+                labels=labels,
+                label_map=spec.get("label_map"),
+                config_name=spec.get("hf_config"),
+            )
+            splits[split], where[split] = rows, f"{hf_name}[{hf_split}]"
+            if labels is None and kind == "classification":
+                labels = sorted({ex.label for ex in rows if ex.label is not None})
+        return splits, where, labels
+    files = _split_files(name, spec, spec.get("format"), data_dir)
+    ordered = sorted(files, key=lambda s: SPLITS.index(s) if s in SPLITS else len(SPLITS))
+    for split in ordered:
+        rows = _read_split(name, spec, files[split], labels)
+        splits[split], where[split] = rows, str(files[split])
+        # Without declared labels, the first split read (train when present) defines the label set.
+        if labels is None and kind == "classification":
+            labels = sorted({ex.label for ex in rows if ex.label is not None})
+    return splits, where, labels
