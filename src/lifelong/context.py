@@ -20,6 +20,9 @@ class TrainingConfig(OptimConfig):
     batch_size: int = 16  # global, across processes
     eval_batch_size: int = 64
     grad_accum: int = 1
+    # batches of rows of similar length: less padding, but batches can correlate with labels when
+    # length does (on the built-in stream it slows learning), so it is off unless asked for
+    group_by_length: bool = False
     log_every: int = 50
     trackers: list[str] = field(default_factory=list)  # tensorboard | wandb (through Accelerate)
 

@@ -102,8 +102,10 @@ def build_optimizer(
             schedules.append(g.schedule or default)
     if not torch_groups:
         raise ValueError("nothing to optimise: no parameter requires a gradient")
+    # the fused kernel: one pass over each tensor instead of foreach's dozen (1.4x a whole smollm2 step
+    # on this CPU, docs/results.md §2)
     optimizer = torch.optim.AdamW(
-        torch_groups, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps, foreach=True
+        torch_groups, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps, fused=True
     )
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedules)
 

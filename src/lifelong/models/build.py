@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
-from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
+from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, PreTrainedModel
 
 from lifelong.data.task import Scenario, Task
 from lifelong.errors import ConfigError
 from lifelong.models.base import Learner
 from lifelong.models.classifier import EncoderClassifier
 from lifelong.models.end_task import EndTaskConfig
+from lifelong.models.fast import speed_up_on_cpu
 from lifelong.models.masked_lm import MaskedLMLearner
 from lifelong.models.presets import instantiate, load_model_spec
 from lifelong.models.text2text import CausalTextToText
@@ -28,6 +29,7 @@ class ModelConfig:
     pooling: str = "mean"  # classifier: mean | cls
     max_answer_length: int = 24  # text2text: fixed decoding budget, never derived from test answers
     dropout: float | None = None  # every dropout rate of the model; None keeps the model's own
+    fast_kernels: bool = True  # on a CPU: cheaper dropout masks and eager attention (models/fast.py)
 
 
 def learner_kind(cfg: ModelConfig, family: str, tasks: list[Task]) -> str:
@@ -54,6 +56,10 @@ def build_learner(
     learner = _build_learner(cfg, scenario, tasks, settings, end_task or EndTaskConfig(bf16=bf16))
     if cfg.dropout is not None:
         set_dropout(learner, cfg.dropout)
+    if cfg.fast_kernels:
+        for model in learner.children():
+            if isinstance(model, PreTrainedModel):
+                speed_up_on_cpu(model)
     return learner
 
 

@@ -19,7 +19,12 @@ from lifelong.data.task import Example, Task
 from lifelong.models.base import Learner, LearnerOutput, Row
 
 ANS, EOS = "__ans__", "__eos__"
-N_GROUPS = 2  # row groups the loss always reports: 0 = QA format, 1 = LM format
+N_GROUPS = 2  # row groups the loss reports: 0 = QA format, 1 = LM format (a row's group is < N_GROUPS)
+
+
+def _scales_logits(config) -> bool:
+    """Models whose logits are not just the head's output (soft-capping, a logit scale)."""
+    return any(getattr(config, name, None) for name in ("final_logit_softcapping", "logit_scale"))
 
 
 class CausalTextToText(Learner):
@@ -132,18 +137,23 @@ class CausalTextToText(Learner):
 
     # ---- model -------------------------------------------------------------------------------
     def forward(self, batch: dict[str, torch.Tensor]) -> LearnerOutput:
-        logits = self.lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        """Mean token loss of each row group. The vocabulary projection runs only where a token is
+        scored (a QA row scores its few answer tokens), not at every position: the same loss, and for
+        smollm2 (a 49k vocabulary) most of the head's cost and its softmax saved."""
         targets = batch["labels"][:, 1:]
-        token_loss = F.cross_entropy(
-            logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none"
-        ).view_as(targets)
-        valid = (targets != -100).float()
-        # each group's mean over its own answer tokens (an empty group: 0)
-        groups = batch["group"]
-        n_groups = max(N_GROUPS, int(groups.max()) + 1)
-        sums = token_loss.new_zeros(n_groups).index_add(0, groups, (token_loss * valid).sum(1))
-        counts = valid.new_zeros(n_groups).index_add(0, groups, valid.sum(1))
-        group_losses = sums / counts.clamp(min=1)
+        scored = targets != -100
+        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        head = self.lm.get_output_embeddings()
+        if head is None or _scales_logits(self.lm.config):  # the model transforms its logits: use them
+            logits = self.lm(**inputs).logits[:, :-1][scored]
+        else:
+            logits = head(self.lm.base_model(**inputs).last_hidden_state[:, :-1][scored])
+        token_loss = F.cross_entropy(logits.float(), targets[scored], reduction="none")
+        rows = torch.arange(targets.shape[0], device=targets.device).unsqueeze(1).expand_as(targets)
+        group = batch["group"][rows[scored]]  # each scored token's row group (0 = QA, 1 = LM)
+        sums = token_loss.new_zeros(N_GROUPS).index_add(0, group, token_loss)
+        counts = token_loss.new_zeros(N_GROUPS).index_add(0, group, torch.ones_like(token_loss))
+        group_losses = sums / counts.clamp(min=1)  # an empty group: 0
         return LearnerOutput(loss=group_losses[0], logits=None, group_losses=group_losses)
 
     def generate_from(self, prompts: list[list[int]], max_new_tokens: int, **sampling) -> list[list[int]]:

@@ -24,6 +24,7 @@ from transformers import AutoTokenizer, RobertaConfig, RobertaForMaskedLM
 
 from lifelong.errors import ConfigError, DataError
 from lifelong.io import atomic_path, write_json
+from lifelong.models.fast import speed_up_on_cpu
 from lifelong.optim import OptimConfig, ParamGroup, build_optimizer, clip_gradients
 from lifelong.pretraining.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from lifelong.pretraining.corpus import (
@@ -116,7 +117,7 @@ def build_model(cfg: PretrainConfig, tokenizer: Any) -> nn.Module:
         eos_token_id=tokenizer.eos_token_id,
         tie_word_embeddings=True,
     )
-    return RobertaForMaskedLM(config)
+    return speed_up_on_cpu(RobertaForMaskedLM(config))
 
 
 def pretraining_optimizer(

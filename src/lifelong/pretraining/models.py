@@ -22,6 +22,7 @@ from transformers.utils import logging as hf_logging
 
 from lifelong.errors import ConfigError, DataError
 from lifelong.io import atomic_path, read_json, write_json
+from lifelong.models.fast import speed_up_on_cpu
 from lifelong.pretraining.forgetting import init_token_embeddings, token_embedding_parameters
 
 META_FILE = "adaptation.json"  # written last by each adaptation stage: its presence means "done"
@@ -51,7 +52,7 @@ def model_dir(path: str | os.PathLike[str], what: str = "model") -> Path:
 
 def load_mlm(path: str | os.PathLike[str]) -> nn.Module:
     with _quiet_transformers():
-        return AutoModelForMaskedLM.from_pretrained(model_dir(path))
+        return speed_up_on_cpu(AutoModelForMaskedLM.from_pretrained(model_dir(path)))
 
 
 def load_tokenizer(path: str | os.PathLike[str]) -> Any:
@@ -68,7 +69,7 @@ def load_classifier(path: str | os.PathLike[str], labels: list[str] | None = Non
             "label2id": {label: i for i, label in enumerate(labels)},
         }
     with _quiet_transformers():
-        return AutoModelForSequenceClassification.from_pretrained(model_dir(path), **kwargs)
+        return speed_up_on_cpu(AutoModelForSequenceClassification.from_pretrained(model_dir(path), **kwargs))
 
 
 def max_length(model: nn.Module) -> int:

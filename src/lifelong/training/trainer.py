@@ -16,6 +16,7 @@ from lifelong.errors import DataError
 from lifelong.methods.base import Method, StepInfo
 from lifelong.models.base import Row
 from lifelong.optim import build_optimizer, groups_by_lr
+from lifelong.training.batches import LengthGroupedBatches, row_length
 
 log = logging.getLogger("lifelong")
 
@@ -41,16 +42,23 @@ def train_task(
         )
     set_seed(task_seed(ctx.seed, task_index))
     order = torch.Generator().manual_seed(task_seed(ctx.seed, task_index))
-    loader = DataLoader(
-        rows, batch_size=cfg.batch_size, shuffle=True, collate_fn=learner.collate, generator=order
-    )
+    if cfg.group_by_length:
+        batches = LengthGroupedBatches([row_length(r) for r in rows], cfg.batch_size, order)
+        loader = DataLoader(rows, batch_sampler=batches, collate_fn=learner.collate)
+    else:
+        loader = DataLoader(
+            rows, batch_size=cfg.batch_size, shuffle=True, collate_fn=learner.collate, generator=order
+        )
     params = [p for p in method.trainable_parameters() if p.requires_grad]
     updates = math.ceil(len(loader) / cfg.grad_accum) * cfg.epochs
     optimizer, scheduler = build_optimizer(groups_by_lr(params, method.learning_rates()), cfg, updates)
     model, optimizer, loader, scheduler = acc.prepare(learner, optimizer, loader, scheduler)
     model.train()
 
-    n_batches, step, tokens, loss_sum, seen = len(loader), 0, 0, 0.0, 0
+    # running sums stay tensors: no host sync in the loop except where the progress bar is updated
+    n_batches, step, seen = len(loader), 0, 0
+    loss_sum: torch.Tensor | float = 0.0
+    tokens: torch.Tensor | int = 0
     bar = tqdm(
         total=n_batches * cfg.epochs,
         desc=f"train {task.name}",
@@ -78,14 +86,16 @@ def train_task(
                     scheduler.step()
                     step += 1
                 optimizer.zero_grad(set_to_none=True)
-            loss_sum += loss.item()
+            loss_sum = loss_sum + loss.detach().float()
             seen += 1
-            tokens += int(batch["attention_mask"].sum()) if "attention_mask" in batch else 0
+            if "attention_mask" in batch:
+                tokens = tokens + batch["attention_mask"].sum()
             bar.update(1)
             if step and step % cfg.log_every == 0 and acc.sync_gradients:
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
-                acc.log({f"train/{task.name}/loss": loss_sum / seen}, step=step)
+                mean = float(loss_sum) / seen
+                bar.set_postfix(loss=f"{mean:.4f}")
+                acc.log({f"train/{task.name}/loss": mean}, step=step)
     bar.close()
     acc.wait_for_everyone()
     acc.free_memory()  # the next task re-prepares a grown model with a fresh optimizer
-    return {"loss": loss_sum / max(seen, 1), "updates": step, "tokens": tokens}
+    return {"loss": float(loss_sum) / max(seen, 1), "updates": step, "tokens": int(tokens)}

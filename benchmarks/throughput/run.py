@@ -1,0 +1,248 @@
+"""Training and generation throughput against this machine's measured bf16 peak.
+
+For each case the same batches go through three loops, interleaved so that load drift hits them alike:
+
+- ``library``: ``lifelong.training.trainer.train_task`` (Accelerate, the method's hooks, progress bar);
+- ``plain``: a hand-written PyTorch loop doing the same work (same learner, method hooks and loss, the
+  library's optimizer) -- ``overhead_ratio`` = plain / library tokens/s, median of the repeats;
+- ``stock``: what a user would write with transformers alone: the model as loaded (its own dropout
+  and attention kernels), ``torch.optim.AdamW`` (foreach), the LM loss over every position --
+  ``speedup_vs_stock`` = library / stock.
+
+``mfu`` = 6 * N * tokens/s over the bf16 matmul peak measured at the start of the same run, with N the
+model's parameters without the input embedding matrix (the usual 6N forward+backward estimate).
+Generation: batched top-k sampling against one sample at a time, same number of new tokens.
+
+    OMP_NUM_THREADS=2 python benchmarks/throughput/run.py --quick --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from lifelong.config import ModelConfig, RunConfig, TrainingConfig
+from lifelong.data.builtin import builtin_stream
+from lifelong.data.task import Example, Task
+from lifelong.methods.base import Method, StepInfo
+from lifelong.models.base import Row
+from lifelong.optim import build_optimizer, clip_gradients, groups_by_lr
+from lifelong.runs import open_session
+from lifelong.training.trainer import train_task
+
+
+def matmul_peak(size: int = 2048, repeats: int = 20) -> float:
+    """bf16 GFLOP/s of one square matmul, the best of three timings."""
+    a, b = torch.randn(size, size, dtype=torch.bfloat16), torch.randn(size, size, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    best = 0.0
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        best = max(best, 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def long_task(n: int, seq_len: int) -> Task:
+    """A classification task whose examples are built-in sentences joined to about ``seq_len`` words."""
+    base = builtin_stream(seed=0, n_train=max(n, 8) * 4, n_eval=4).tasks[0]
+    sentences = [ex.text for ex in base.split("train")]
+    words_per_sentence = max(1, len(sentences[0].split()))
+    per_example = max(1, seq_len // words_per_sentence)
+    examples = [
+        Example(
+            text=" ".join(sentences[(i * per_example + j) % len(sentences)] for j in range(per_example)),
+            label=base.split("train")[i % len(sentences)].label,
+        )
+        for i in range(n)
+    ]
+    return Task(
+        name="long",
+        kind="classification",
+        splits={"train": examples, "test": examples[:4]},
+        labels=base.labels,
+    )
+
+
+def open_method(model: str, method: str, seq_len: int, batch: int, task: Task, fast: bool) -> Method:
+    config = RunConfig(
+        model=ModelConfig(name=model, max_length=seq_len, max_answer_length=8, fast_kernels=fast),
+        method=method,
+        training=TrainingConfig(epochs=1, batch_size=batch, log_every=10**9),
+    )
+    m = open_session(config, [task], "task").method
+    m.grow(task)
+    return m
+
+
+def tokens_of(rows: list[Row]) -> int:
+    return sum(len(r["input_ids"]) + sum(len(p["input_ids"]) for p in r.get("paired", ())) for r in rows)
+
+
+def plain_loop(method: Method, rows: list[Row], batch: int, stock: bool = False) -> float:
+    """Seconds for one pass of a hand-written loop over ``rows``."""
+    learner, cfg = method.learner, method.ctx.training
+    params = [p for p in method.trainable_parameters() if p.requires_grad]
+    loader = DataLoader(rows, batch_size=batch, shuffle=False, collate_fn=learner.collate)
+    if stock:
+        optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+    else:
+        optimizer, scheduler = build_optimizer(
+            groups_by_lr(params, method.learning_rates()), cfg, len(loader)
+        )
+    learner.train()
+    start = time.perf_counter()
+    for b, data in enumerate(loader):
+        info = StepInfo(0, 0, b, len(loader), b)
+        method.before_forward(info)
+        with learner.autocast():
+            if stock and learner.kind == "text2text":  # transformers' own loss: logits at every position
+                loss = learner.lm(
+                    input_ids=data["input_ids"], attention_mask=data["attention_mask"], labels=data["labels"]
+                ).loss
+            else:
+                loss = method.loss(data, learner(data), info)
+        loss.backward()
+        method.after_backward(info)
+        clip_gradients(params, cfg)
+        method.before_step(info)
+        optimizer.step()
+        method.after_step(info)
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+    return time.perf_counter() - start
+
+
+def library_loop(method: Method, rows: list[Row]) -> float:
+    start = time.perf_counter()
+    train_task(method, method.tasks[-1], 0, rows, method.ctx)
+    return time.perf_counter() - start
+
+
+def non_embedding_params(method: Method) -> int:
+    embeddings = {id(m.weight) for m in method.learner.modules() if isinstance(m, torch.nn.Embedding)}
+    return sum(p.numel() for p in method.learner.parameters() if id(p) not in embeddings)
+
+
+def training_case(
+    name: str,
+    model: str,
+    method_name: str,
+    args: argparse.Namespace,
+    seq_len: int,
+    batch: int,
+    n_batches: int,
+    peak: float,
+) -> dict[str, Any]:
+    task = long_task(batch * n_batches, seq_len)
+    fast = open_method(model, method_name, seq_len, batch, task, fast=True)
+    stock = open_method(model, method_name, seq_len, batch, task, fast=False)
+    rows = fast.before_task(task, fast.learner.encode(task, task.split("train")))
+    stock_rows = stock.before_task(task, stock.learner.encode(task, task.split("train")))
+    tokens = tokens_of(rows)
+    initial = {k: v.clone() for k, v in fast.learner.state_dict().items()}
+    runs: dict[str, list[float]] = {"library": [], "plain": [], "stock": []}
+    loops: dict[str, Callable[[], float]] = {
+        "library": lambda: library_loop(fast, rows),
+        "plain": lambda: plain_loop(fast, rows, batch),
+        "stock": lambda: plain_loop(stock, stock_rows, batch, stock=True),
+    }
+    plain_loop(fast, rows[: 2 * batch], batch)  # warm-up, untimed
+    names = list(loops)
+    for r in range(args.repeats):
+        for k in range(len(names)):
+            loop = names[(k + r) % len(names)]  # rotate the order every repeat
+            fast.learner.load_state_dict(initial)
+            runs[loop].append(tokens / loops[loop]())
+    median = {k: statistics.median(v) for k, v in runs.items()}
+    n = non_embedding_params(fast)
+    return {
+        "case": name,
+        "model": model,
+        "method": method_name,
+        "batch": batch,
+        "seq_len": seq_len,
+        "tokens_per_pass": tokens,
+        "tokens_per_s": round(median["library"], 1),
+        "plain_tokens_per_s": round(median["plain"], 1),
+        "stock_tokens_per_s": round(median["stock"], 1),
+        "mfu": round(6 * n * median["library"] / (peak * 1e9), 4),
+        "overhead_ratio": round(median["plain"] / median["library"], 3),
+        "speedup_vs_stock": round(median["library"] / median["stock"], 2),
+        "params_non_embedding": n,
+        "repeats": runs,
+    }
+
+
+def generation_case(model: str, samples: int, new_tokens: int) -> dict[str, Any]:
+    task = long_task(8, 16)
+    learner = open_method(model, "finetune", 128, 8, task, fast=True).learner
+    prompt = learner.tokenizer("Review:", add_special_tokens=False)["input_ids"]
+    sampling = {"do_sample": True, "top_k": 20, "min_new_tokens": new_tokens}
+    torch.manual_seed(0)
+    learner.generate_from([prompt], new_tokens, **sampling)  # warm-up
+    start = time.perf_counter()
+    learner.generate_from([prompt] * samples, new_tokens, **sampling)
+    batched = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(samples):
+        learner.generate_from([prompt], new_tokens, **sampling)
+    single = time.perf_counter() - start
+    return {
+        "case": f"{model} generation",
+        "samples": samples,
+        "new_tokens": new_tokens,
+        "batched_tokens_per_s": round(samples * new_tokens / batched, 1),
+        "single_tokens_per_s": round(samples * new_tokens / single, 1),
+        "batched_vs_single": round(single / batched, 2),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer batches and repeats (under 5 minutes)")
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--cases", default="minilm,smollm2,generation", help="comma-separated subset")
+    ap.add_argument("--seq-len", type=int, default=128)
+    ap.add_argument("--json", help="also write the result here")
+    args = ap.parse_args()
+    args.repeats = args.repeats or (2 if args.quick else 3)
+    cases = set(args.cases.split(","))
+    peak = matmul_peak()
+    result: dict[str, Any] = {
+        "threads": torch.get_num_threads(),
+        "bf16_peak_gflops": round(peak),
+        "cases": [],
+    }
+    print(f"bf16 matmul peak: {peak:.0f} GFLOP/s on {torch.get_num_threads()} threads", flush=True)
+    n_mini, n_smol = (4, 3) if args.quick else (12, 8)
+    todo = []
+    if "minilm" in cases:
+        todo += [(f"minilm-l6 {m}", "minilm-l6", m, 32, n_mini) for m in ("finetune", "hat", "ctr")]
+    if "smollm2" in cases:
+        todo += [(f"smollm2-135m {m}", "smollm2-135m", m, 8, n_smol) for m in ("finetune", "lamol")]
+    for name, model, method, batch, n_batches in todo:
+        case = training_case(name, model, method, args, args.seq_len, batch, n_batches, peak)
+        result["cases"].append(case)
+        print(json.dumps({k: v for k, v in case.items() if k != "repeats"}), flush=True)
+    if "generation" in cases:
+        case = generation_case("smollm2-135m", 8 if args.quick else 16, 32)
+        result["cases"].append(case)
+        print(json.dumps(case), flush=True)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
