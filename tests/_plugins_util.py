@@ -8,7 +8,7 @@ from lifelong.config import load_config
 from lifelong.data.stream import load_stream
 from lifelong.data.task import Task
 from lifelong.methods.base import Method
-from lifelong.runs import Session, open_session
+from lifelong.session import Session, open_session
 
 SMALL = [
     "model.name=tiny-bert",

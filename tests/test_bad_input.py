@@ -192,12 +192,12 @@ def test_long_text_is_truncated_with_one_warning(tmp_path: Path, caplog) -> None
 
 
 def test_a_failed_run_is_marked_failed_and_never_looks_finished(tmp_path: Path, capsys, monkeypatch) -> None:
-    import lifelong.runs
+    import lifelong.session
 
     def broken(*args, **kwargs):
         raise LifelongError("simulated failure while training")
 
-    monkeypatch.setattr(lifelong.runs, "train_task", broken)
+    monkeypatch.setattr(lifelong.session, "train_task", broken)
     out = tmp_path / "r"
     _fails(
         ["run", "--set", "stream.tasks=[topic]", "--set", "stream.max_train=16", "--out", str(out)],

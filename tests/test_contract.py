@@ -11,7 +11,7 @@ import torch
 from lifelong.config import load_config
 from lifelong.data.builtin import builtin_stream
 from lifelong.io import atomic_path, recover
-from lifelong.runs import open_session
+from lifelong.session import open_session
 from lifelong.training.trainer import train_task
 
 

@@ -20,7 +20,8 @@ from lifelong.data.task import Task
 from lifelong.models.end_task import EndTaskConfig, few_shot_sample
 from lifelong.models.masked_lm import mask_tokens
 from lifelong.models.plugins import plugins
-from lifelong.runs import Session, open_learner, open_session, run
+from lifelong.runs import open_learner, run
+from lifelong.session import Session, open_session
 from lifelong.training.trainer import train_task
 
 WORDS = {

@@ -14,7 +14,8 @@ from safetensors.torch import load_file
 from lifelong.cli import main
 from lifelong.data.task import Task
 from lifelong.models.plugins import KnowledgeSharing, TaskSelector, TransferRouter, plugins
-from lifelong.runs import Session, open_learner
+from lifelong.runs import open_learner
+from lifelong.session import Session
 
 
 def test_transfer_routing_freezes_earlier_capsules_and_gates_binarily() -> None:

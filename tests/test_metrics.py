@@ -128,7 +128,7 @@ def test_summarize():
 def test_mixed_metric_stream_is_summarised_in_each_tasks_own_metric():
     from lifelong.data.task import Task
     from lifelong.evaluation.matrices import ScoreMatrices
-    from lifelong.runs import TASK_METRIC, primary_matrices
+    from lifelong.session import TASK_METRIC, primary_matrices
 
     scores = ScoreMatrices()
     for name in ("sst", "squad"):

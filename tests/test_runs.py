@@ -10,7 +10,8 @@ import pytest
 
 from lifelong.cli import main
 from lifelong.config import load_config
-from lifelong.runs import Session, run
+from lifelong.runs import run
+from lifelong.session import Session
 
 THREE = "stream.tasks=[topic, sentiment, color]"
 

@@ -20,7 +20,7 @@ import torch
 def measure(method: str, args: argparse.Namespace) -> dict[str, float]:
     from lifelong.config import load_config
     from lifelong.data.stream import load_stream
-    from lifelong.runs import open_session
+    from lifelong.session import open_session
     from lifelong.training.trainer import train_task
 
     cfg = load_config(

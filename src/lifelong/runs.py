@@ -2,185 +2,43 @@
 ``evaluate`` everything learned, ``predict`` for new inputs.
 
 A run folder *is* a saved learner: its config rebuilds the model, the task list in the checkpoint
-replays every method's ``grow``, and the weights and method state are loaded on top.
+replays every method's ``grow``, and the weights and method state are loaded on top. Commands that
+read a learner never write to it; ``learn`` works on a copy and swaps it in only when it completes.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import os
-import platform
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import accelerate
-import numpy as np
-import torch
-import transformers
-from accelerate import PartialState
-from accelerate.utils import is_tensorboard_available, is_wandb_available, set_seed
-
 from lifelong.config import RunConfig, load_config
-from lifelong.context import RunContext, cpu_only, make_accelerator
 from lifelong.data.files import resolve_data_dir
 from lifelong.data.loaders import load_inputs
 from lifelong.data.stream import Stream, StreamConfig, load_stream, load_task_from_source
 from lifelong.data.task import Example, Task
-from lifelong.errors import LifelongError, RunFolderExistsError
+from lifelong.errors import LifelongError
 from lifelong.evaluation.matrices import ScoreMatrices
 from lifelong.evaluation.metrics import summarize
-from lifelong.evaluation.report import write_run_results
 from lifelong.io import write_json, write_yaml
-from lifelong.methods import METHODS
-from lifelong.methods.base import Method, build_method_config
-from lifelong.models.build import build_learner
-from lifelong.schema import read_mapping
-from lifelong.training.checkpoint import load_weights, read_progress, save_checkpoint
+from lifelong.run_folder import (
+    CONFIG,
+    check_resume_config,
+    check_run_dir,
+    commit,
+    create_run_dir,
+    discard,
+    work_copy,
+    write_status,
+)
+from lifelong.schema import check, read_mapping
+from lifelong.session import Session, environment, open_session, primary_matrices
+from lifelong.training.checkpoint import load_weights, read_progress
 from lifelong.training.evaluate import evaluate_task
-from lifelong.training.trainer import task_seed, train_task
 
 log = logging.getLogger("lifelong")
-STATUS = "status.json"
-
-
-@dataclass
-class Session:
-    """A method bound to its learner, the run context and the score matrices so far."""
-
-    config: RunConfig
-    method: Method
-    ctx: RunContext
-    scores: ScoreMatrices
-    scenario: str
-
-    # ---- one task --------------------------------------------------------------------------
-    def learn_task(self, task: Task) -> None:
-        t = len(self.method.tasks)  # 0-based index of the new task = number of stages done
-        set_seed(task_seed(self.config.seed, t) + 1)  # new heads/tokens start the same after a resume
-        self.method.grow(task)
-        self.scores.add_task(task.name)
-        if t > 0:  # the current model on the new task before training on it (for forward transfer)
-            self.scores.set(t, task.name, evaluate_task(self.method, task, self.ctx))
-        start = time.time()
-        rows = self.method.learner.encode(task, task.split("train"))
-        rows = self.method.before_task(task, rows)
-        stats = train_task(self.method, task, t, rows, self.ctx)
-        self.method.after_task(task, rows)
-        for seen in self.method.tasks:
-            self.scores.set(t + 1, seen.name, evaluate_task(self.method, seen, self.ctx))
-        primary = self.scores.array(task.metric)[t + 1, : t + 1]
-        log.info(
-            "stage %d/%s done in %.0fs (loss %.4f); %s per task: %s",
-            t + 1,
-            task.name,
-            time.time() - start,
-            stats["loss"],
-            task.metric,
-            " ".join(f"{v:.3f}" for v in primary),
-        )
-
-    # ---- persistence -----------------------------------------------------------------------
-    def progress(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {
-            "tasks": [t.spec() for t in self.method.tasks],
-            "scores": self.scores.to_json(),
-            "scenario": self.scenario,
-            **(extra or {}),
-        }
-
-    def checkpoint(self, run_dir: Path) -> None:
-        if self.ctx.is_main:
-            save_checkpoint(run_dir, self.method, self.progress())
-        self.ctx.accelerator.wait_for_everyone()
-
-    def write_results(self, run_dir: Path, status: str, wall_time: float) -> dict[str, Any] | None:
-        if not self.ctx.is_main:
-            return None
-        primary, matrices = primary_matrices(self.scores, self.method.tasks)
-        metrics = write_run_results(
-            run_dir,
-            tasks=self.scores.tasks,
-            matrices=matrices,
-            primary=primary,
-            method=self.config.method,
-            model=self.config.model.name,
-            seed=self.config.seed,
-            reference=self.method.reference,
-            extra={"scenario": self.scenario, "status": status, "wall_time_s": round(wall_time, 1)},
-        )
-        write_status(run_dir, status)
-        return metrics
-
-
-# ---------------------------------------------------------------------------------------------
-def write_status(run_dir: Path, status: str, **info: Any) -> None:
-    write_json(run_dir / STATUS, {"status": status, "time": time.strftime("%Y-%m-%d %H:%M:%S"), **info})
-
-
-def environment() -> dict[str, Any]:
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "accelerate": accelerate.__version__,
-        "cuda": torch.cuda.is_available(),
-    }
-
-
-def open_session(
-    config: RunConfig, stream_tasks: list[Task], scenario: str, run_dir: Path | None = None
-) -> Session:
-    """The method named by ``config``, built on its learner, with a run context: what `run`, `learn`,
-    the Python API and the benchmark scripts all start from."""
-    method_cls = METHODS.get(config.method)
-    method_cfg = build_method_config(method_cls, config.method_args)
-    set_seed(config.seed)  # random-initialised weights (tiny presets, new heads) depend on the seed
-    learner = build_learner(
-        config.model,
-        scenario,
-        stream_tasks,
-        bf16=config.training.bf16,
-        eval_batch_size=config.training.eval_batch_size,
-        end_task=config.end_task,
-    )
-    method_cls.check_compatible(scenario, learner.kind)
-    _check_trackers(config.training.trackers)
-    accelerator = make_accelerator(config.training, run_dir)
-    if config.training.trackers:
-        _start_trackers(accelerator, config)
-    learner.to(accelerator.device)
-    ctx = RunContext(accelerator, config.training, config.seed, run_dir)
-    method = method_cls(learner, method_cfg, ctx)
-    return Session(config, method, ctx, ScoreMatrices(), scenario)
-
-
-def _check_trackers(trackers: list[str]) -> None:
-    """TensorBoard / Weights & Biases through Accelerate; an unknown or missing one is a clear error."""
-    available = {"tensorboard": is_tensorboard_available, "wandb": is_wandb_available}
-    for name in trackers:
-        if name not in available:
-            raise LifelongError(f"training.trackers: unknown tracker {name!r} (use tensorboard or wandb)")
-        if not available[name]():
-            raise LifelongError(f"training.trackers: {name} is not installed (python -m pip install {name})")
-
-
-def _start_trackers(accelerator, config: RunConfig) -> None:
-    flat = {
-        "method": config.method,
-        "model": config.model.name,
-        "seed": config.seed,
-        "lr": config.training.lr,
-        "epochs": config.training.epochs,
-        "batch_size": config.training.batch_size,
-    }
-    accelerator.init_trackers("lifelong", config=flat)
 
 
 def _before_any_training(session: Session, tasks: list[Task]) -> None:
@@ -192,35 +50,34 @@ def _before_any_training(session: Session, tasks: list[Task]) -> None:
         session.scores.set(0, task.name, evaluate_task(probe, task, session.ctx))
 
 
-def _prepare_run_dir(run_dir: Path, resume: bool) -> None:
-    state = PartialState(
-        cpu=cpu_only()
-    )  # under torchrun, only the main process checks and creates the folder
-    if state.is_main_process:
-        _check_run_dir(run_dir, resume)
-    state.wait_for_everyone()
+def _data_dir(config: RunConfig, needed: bool) -> Path | None:
+    return resolve_data_dir(config.data_dir) if needed else None
 
 
-def _check_run_dir(run_dir: Path, resume: bool) -> None:
-    if run_dir.exists() and any(run_dir.iterdir()) and not resume:
-        raise RunFolderExistsError(
-            f"run folder {run_dir} already exists; pass --resume to continue it or choose another --out"
-        )
-    if resume and not (run_dir / "config.yaml").exists():
-        raise LifelongError(f"--resume: {run_dir} is not a run folder (no config.yaml)")
-    run_dir.mkdir(parents=True, exist_ok=True)
+def run(
+    config: RunConfig,
+    out: str | Path | None = None,
+    resume: bool = False,
+    allow_changes: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """Train ``config.method`` on the stream, evaluate after every task, write the run folder.
 
-
-def run(config: RunConfig, out: str | Path | None = None, resume: bool = False) -> dict[str, Any]:
-    """Train ``config.method`` on the stream, evaluate after every task, write the run folder."""
+    The folder is created only after the config, the data and the model have all been checked; a
+    resume refuses a config that differs from the run's own (``allow_changes``: result-neutral keys)."""
     start = time.time()
-    data_dir = resolve_data_dir(config.data_dir) if config.stream.benchmark not in (None, "builtin") else None
-    stream: Stream = load_stream(config.stream, data_dir)
+    check(config)
     run_dir = Path(out) if out else None
     if run_dir:
-        _prepare_run_dir(run_dir, resume)
+        check_run_dir(run_dir, resume)
+        if resume:
+            check_resume_config(run_dir, config.to_dict(), allow_changes)
+    stream: Stream = load_stream(
+        config.stream, _data_dir(config, config.stream.benchmark not in (None, "builtin"))
+    )
     session = open_session(config, stream.tasks, stream.scenario, run_dir)
     done = 0
+    if run_dir:
+        create_run_dir(run_dir)
     if resume and run_dir and (progress := read_progress(run_dir)):
         saved = [t["name"] for t in progress["tasks"]]
         expected = [t.name for t in stream.tasks[: len(saved)]]
@@ -234,13 +91,13 @@ def run(config: RunConfig, out: str | Path | None = None, resume: bool = False) 
         session.scores = ScoreMatrices.from_json(progress["scores"])
         done = len(saved)
         log.info("resuming %s after %d of %d tasks", run_dir, done, len(stream.tasks))
-    if run_dir and session.ctx.is_main and not resume:
-        write_yaml(run_dir / "config.yaml", config.to_dict())
-        write_json(
-            run_dir / "environment.json",
-            {**environment(), "seed": config.seed, "processes": session.ctx.accelerator.num_processes},
-        )
     if run_dir and session.ctx.is_main:
+        if not resume:
+            write_yaml(run_dir / CONFIG, config.to_dict())
+            write_json(
+                run_dir / "environment.json",
+                {**environment(), "seed": config.seed, "processes": session.ctx.accelerator.num_processes},
+            )
         write_status(run_dir, "running", completed_tasks=done, total_tasks=len(stream.tasks))
     if done == 0:
         _before_any_training(session, stream.tasks)
@@ -267,45 +124,38 @@ def run(config: RunConfig, out: str | Path | None = None, resume: bool = False) 
     }
 
 
-TASK_METRIC = "task_metric"  # the primary matrix of a stream whose tasks use different metrics
-
-
-def primary_matrices(scores: ScoreMatrices, tasks: list[Task]) -> tuple[str, dict[str, np.ndarray]]:
-    """The metric to summarise a run with, and every matrix. One metric when all tasks share it;
-    otherwise an extra matrix holding each task's own metric (SST EM, SQuAD nF1, WOZ dsEM)."""
-    matrices = scores.arrays()
-    metrics = {t.name: t.metric for t in tasks if t.name in scores.tasks}
-    kinds = set(metrics.values())
-    if len(kinds) <= 1:
-        return (kinds.pop() if kinds else "accuracy"), matrices
-    matrices[TASK_METRIC] = scores.per_task_metric(metrics)
-    return TASK_METRIC, matrices
-
-
 # ---------------------------------------------------------------------------------------------
 # saved learners
 # ---------------------------------------------------------------------------------------------
-def open_learner(learner_dir: str | Path) -> tuple[Session, list[Task]]:
-    """Rebuild a saved learner: config -> model, task specs -> grow, then weights and method state."""
-    learner_dir = Path(learner_dir)
-    cfg_path = learner_dir / "config.yaml"
-    if not cfg_path.exists():
+def _saved(learner_dir: Path) -> tuple[RunConfig, dict[str, Any]]:
+    if not (learner_dir / CONFIG).exists():
         raise LifelongError(
-            f"{learner_dir} is not a saved learner (no config.yaml); create one with `lifelong run`"
+            f"{learner_dir} is not a saved learner (no {CONFIG}); create one with `lifelong run`"
         )
     progress = read_progress(learner_dir)
     if progress is None:
         raise LifelongError(f"{learner_dir} has no checkpoint yet (no task finished)")
-    config = load_config(cfg_path)
-    data_dir = (
-        resolve_data_dir(config.data_dir)
-        if any(t["source"].get("benchmark") not in (None, "builtin") for t in progress["tasks"])
-        else None
-    )
-    tasks = [
-        load_task_from_source(spec["source"], data_dir) if spec.get("source") else Task.from_spec(spec)
-        for spec in progress["tasks"]
-    ]
+    return load_config(learner_dir / CONFIG), progress
+
+
+def open_learner(
+    learner_dir: str | Path, data_dir: str | Path | None = None, with_data: bool = True
+) -> tuple[Session, list[Task]]:
+    """Rebuild a saved learner: config -> model, task specs -> grow, then weights and method state.
+    Without data the tasks are rebuilt from their saved specs (labels, question): enough to predict."""
+    learner_dir = Path(learner_dir)
+    config, progress = _saved(learner_dir)
+    if data_dir is not None:
+        config.data_dir = str(data_dir)
+    if with_data:
+        needs_data = any(t["source"].get("benchmark") not in (None, "builtin") for t in progress["tasks"])
+        root = _data_dir(config, needs_data)
+        tasks = [
+            load_task_from_source(spec["source"], root) if spec.get("source") else Task.from_spec(spec)
+            for spec in progress["tasks"]
+        ]
+    else:
+        tasks = [Task.from_spec(spec) for spec in progress["tasks"]]
     session = open_session(config, tasks, progress["scenario"], learner_dir)
     for task in tasks:
         session.method.grow(task)
@@ -314,48 +164,66 @@ def open_learner(learner_dir: str | Path) -> tuple[Session, list[Task]]:
     return session, tasks
 
 
-def learn(learner_dir: str | Path, task: Task) -> dict[str, Any]:
-    """Add one more task to a saved learner (open-ended learning)."""
+def learn(learner_dir: str | Path, task: Task, data_dir: str | Path | None = None) -> dict[str, Any]:
+    """Add one more task to a saved learner (open-ended learning). The learner changes only if this
+    completes: the work happens on a copy that replaces it at the end."""
     start = time.time()
     learner_dir = Path(learner_dir)
-    session, tasks = open_learner(learner_dir)
-    if any(t.name == task.name for t in tasks):
+    _, progress = _saved(learner_dir)
+    if any(t["name"] == task.name for t in progress["tasks"]):
         raise LifelongError(f"the learner in {learner_dir} has already learned a task named {task.name!r}")
-    write_status(learner_dir, "running", adding_task=task.name)
-    session.learn_task(task)
-    session.checkpoint(learner_dir)
-    return session.write_results(learner_dir, "complete", time.time() - start) or {}
+    work = work_copy(learner_dir)
+    try:
+        session, _ = open_learner(work, data_dir)
+        write_status(work, "running", adding_task=task.name)
+        session.learn_task(task)
+        session.checkpoint(work)
+        metrics = session.write_results(work, "complete", time.time() - start) or {}
+    except BaseException:
+        discard(work)
+        raise
+    commit(work, learner_dir)
+    return metrics
 
 
-def evaluate_learner(learner_dir: str | Path) -> dict[str, dict[str, float]]:
-    session, tasks = open_learner(learner_dir)
+def evaluate_learner(
+    learner_dir: str | Path, data_dir: str | Path | None = None
+) -> dict[str, dict[str, float]]:
+    session, tasks = open_learner(learner_dir, data_dir)
     return {task.name: evaluate_task(session.method, task, session.ctx) for task in tasks}
 
 
-def find_task(tasks: list[Task], name: str) -> Task:
-    task = next((t for t in tasks if t.name == name), None)
-    if task is None:
-        raise LifelongError(
-            f"the learner has not learned a task named {name!r}; it knows {[t.name for t in tasks]}"
-        )
-    return task
+def find_task(tasks: list[Task], ref: str) -> Task:
+    """A learned task by name, or by BENCHMARK/NAME (the form ``learn`` takes)."""
+    for name in (ref, ref.rpartition("/")[2]):
+        task = next((t for t in tasks if t.name == name), None)
+        if task is not None:
+            return task
+    raise LifelongError(
+        f"the learner has not learned a task named {ref!r}; it knows {[t.name for t in tasks]}"
+    )
 
 
-def predict(learner_dir: str | Path, task_name: str, examples: list[Example] | str | Path) -> list[str]:
-    """A saved learner's answers for ``examples`` (or a JSONL file of inputs) of one learned task."""
-    session, tasks = open_learner(learner_dir)
-    task = find_task(tasks, task_name)
+def predict(
+    learner_dir: str | Path, task_ref: str, examples: list[Example] | str | Path, scores: bool = False
+) -> list[str] | tuple[list[str], list[dict[str, float]]]:
+    """A saved learner's answers for ``examples`` (or a JSONL file of inputs) of one learned task; with
+    ``scores`` also each label's probability (classification). Needs only the learner, not its data."""
     if not isinstance(examples, list):
         examples = load_inputs(Path(examples))
-    return session.method.predict(task, examples)
+    session, tasks = open_learner(learner_dir, with_data=False)
+    task = find_task(tasks, task_ref)
+    answers = session.method.predict(task, examples)
+    return (answers, session.method.label_scores(task, examples)) if scores else answers
 
 
-def resolve_task(ref: str, learner_dir: str | Path) -> Task:
+def resolve_task(ref: str, learner_dir: str | Path, data_dir: str | Path | None = None) -> Task:
     """A task for ``learn``: a YAML/JSON task-spec file, BENCHMARK/TASK, or a task of the learner's benchmark."""
-    config = load_config(Path(learner_dir) / "config.yaml")
+    config = load_config(Path(learner_dir) / CONFIG)
+    if data_dir is not None:
+        config.data_dir = str(data_dir)
     if Path(ref).is_file():
-        spec = read_mapping(ref)
-        stream_cfg = StreamConfig(tasks=[spec], seed=config.stream.seed)
+        stream_cfg = StreamConfig(tasks=[read_mapping(ref)], seed=config.stream.seed)
     else:
         bench, _, name = ref.rpartition("/")
         stream_cfg = StreamConfig(
@@ -366,5 +234,4 @@ def resolve_task(ref: str, learner_dir: str | Path) -> Task:
             max_eval=config.stream.max_eval,
             seed=config.stream.seed,
         )
-    data_dir = resolve_data_dir(config.data_dir) if stream_cfg.benchmark not in (None, "builtin") else None
-    return load_stream(stream_cfg, data_dir).tasks[0]
+    return load_stream(stream_cfg, _data_dir(config, stream_cfg.benchmark not in (None, "builtin"))).tasks[0]

@@ -36,6 +36,35 @@ def unknown_key(key: str, known: Iterable[str], prefix: str = "", location: str 
     )
 
 
+class _OutOfRange(ConfigError):
+    """A value of the right type outside its declared range (reported as it is, not as a type error)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """A numeric range, attached to a config field as ``Annotated[float, Range(gt=0)]``."""
+
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+
+    def check(self, value: Any, key: str) -> None:
+        if value is None:
+            return
+        bounds = [(self.gt, ">", value > (self.gt or 0)), (self.ge, ">=", value >= (self.ge or 0))]
+        bounds += [(self.lt, "<", value < (self.lt or 0)), (self.le, "<=", value <= (self.le or 0))]
+        for bound, op, ok in bounds:
+            if bound is not None and not ok:
+                raise _OutOfRange(f"config key {key}: {value!r} is out of range (must be {op} {bound:g})")
+
+
+POSITIVE = Range(gt=0)
+NON_NEGATIVE = Range(ge=0)
+AT_LEAST_1 = Range(ge=1)
+FRACTION = Range(ge=0, le=1)
+
+
 def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
@@ -43,6 +72,12 @@ def _type_name(hint: Any) -> str:
 def check_type(value: Any, hint: Any, key: str) -> Any:
     """``value`` as type ``hint`` (numbers widened, YAML 1.1 number strings read); else a ConfigError."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:
+        value = check_type(value, args[0], key)
+        for meta in args[1:]:
+            if isinstance(meta, Range):
+                meta.check(value, key)
+        return value
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -51,6 +86,8 @@ def check_type(value: Any, hint: Any, key: str) -> Any:
                 continue
             try:
                 return check_type(value, a, key)
+            except _OutOfRange:
+                raise
             except ConfigError:
                 continue
         raise ConfigError(f"config key {key}: {value!r} is not a valid {hint}")
@@ -95,6 +132,21 @@ def check_type(value: Any, hint: Any, key: str) -> Any:
     raise ConfigError(f"config key {key}: {value!r} is not a valid {_type_name(hint)}")
 
 
+def _strip(hint: Any) -> Any:
+    return typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint
+
+
+def check(cfg: Any, prefix: str = "") -> None:
+    """Every field of a config dataclass built in Python (not from YAML) checked like a YAML value."""
+    hints = typing.get_type_hints(type(cfg), include_extras=True)
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            check(value, f"{prefix}{f.name}.")
+        else:
+            check_type(value, hints[f.name], f"{prefix}{f.name}")
+
+
 def build_dataclass(cls: type[C], data: Any, prefix: str = "") -> C:
     """Recursively build ``cls`` from a mapping; unknown keys and wrong types name the key."""
     if isinstance(data, cls):
@@ -103,7 +155,7 @@ def build_dataclass(cls: type[C], data: Any, prefix: str = "") -> C:
         raise ConfigError(
             f"config key {prefix.rstrip('.') or '(top level)'}: expected a mapping, got {data!r}"
         )
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     known = {f.name for f in dataclasses.fields(cls) if f.init}
     kwargs = {}
     for key, value in data.items():
@@ -111,7 +163,8 @@ def build_dataclass(cls: type[C], data: Any, prefix: str = "") -> C:
         if key not in known:
             raise unknown_key(str(key), known, prefix)
         hint = hints[key]
-        if dataclasses.is_dataclass(hint):
+        if dataclasses.is_dataclass(_strip(hint)):
+            hint = _strip(hint)
             kwargs[key] = build_dataclass(hint, value or {}, prefix=f"{full}.")
         else:
             kwargs[key] = check_type(value, hint, full)
@@ -166,16 +219,21 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
 def load(
     cls: type[C], path: str | Path | None = None, overrides: list[str] | None = None, base: dict | None = None
 ) -> C:
-    """``cls`` from an optional YAML file, an optional base mapping and ``--set`` overrides, checked once."""
+    """``cls`` from an optional YAML file, an optional base mapping and ``--set`` overrides, checked once.
+    An error names its origin: the file when the file alone is wrong, ``--set`` when an override is."""
     data: dict[str, Any] = dict(base or {})
     if path is not None:
         data.update(read_mapping(path))
+        try:
+            build_dataclass(cls, data)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
     for assignment in overrides or []:
         apply_override(data, assignment)
     try:
         return build_dataclass(cls, data)
     except ConfigError as e:
-        raise ConfigError(f"{path}: {e}" if path else str(e)) from None
+        raise ConfigError(f"--set: {e}" if overrides else str(e)) from None
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -24,6 +24,14 @@ HEATMAP = "heatmap.png"
 CURVES = "task_curves.png"
 UPPER_BOUND = "upper_bound"  # a method's ``reference`` role: joint training on all tasks (MTL)
 ONE = "one"  # a method's ``reference`` role: one independent model per task
+LEGEND = (
+    "ACC: mean final score over all tasks. AIA: mean over stages of the average score on the tasks seen "
+    "so far. BWT: mean change of each earlier task's score from just after learning it to the end "
+    "(negative = forgetting). Forgetting: mean drop from each earlier task's best score to its final "
+    "score. FWT: mean score of a task just before training on it, minus its score on the untrained model. "
+    "gap to MTL: multitask ACC minus this ACC. transfer vs ONE: mean final-score gain over "
+    "one-model-per-task."
+)
 _REQUIRED = ("tasks", "matrix", "method")
 _SUMMARY_KEYS = {"acc", "aia", "bwt", "fwt", "forgetting", "final_scores", "matrix", "matrices", "summaries"}
 
@@ -85,6 +93,7 @@ def _report_md(metrics: dict[str, Any], matrices: dict[str, np.ndarray]) -> str:
     lines += _table(["", ""], info)
     lines += ["", f"## Summary ({primary}, %)", ""]
     lines += _summary_table(metrics)
+    lines += ["", LEGEND]
     lines += [
         "",
         f"## Score matrix: {primary} (%)",

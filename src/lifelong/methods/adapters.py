@@ -14,6 +14,8 @@ from lifelong.models.plugins import Adapter, PluginSite, TaskAdapters
 
 @register_method("adapter_ncl")
 class AdapterNCL(PluginMethod):
+    """Adapter-NCL: one shared adapter per site in a frozen backbone, trained on each task in turn (forgets)."""
+
     scenarios = frozenset({"task", "domain", "class"})
 
     def make_plugin(self, site: PluginSite) -> nn.Module:
@@ -22,6 +24,8 @@ class AdapterNCL(PluginMethod):
 
 @register_method("adapter_one")
 class AdapterOne(PluginMethod):
+    """Adapter-ONE: a separate adapter per task in a frozen backbone, the task's own at inference (no transfer, no forgetting)."""
+
     reference = "one"
 
     def make_plugin(self, site: PluginSite) -> nn.Module:

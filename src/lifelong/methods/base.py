@@ -30,7 +30,7 @@ from torch import nn
 
 from lifelong.errors import ConfigError
 from lifelong.registry import Registry
-from lifelong.schema import build_dataclass
+from lifelong.schema import build_dataclass, check
 
 if TYPE_CHECKING:
     from lifelong.context import RunContext
@@ -69,6 +69,7 @@ class Method:
     reference: ClassVar[str | None] = None
 
     def __init__(self, learner: Learner, config: MethodConfig, ctx: RunContext):
+        check(config, "method_args.")  # ranges hold for a config built in Python too
         self.learner = learner
         self.config = config
         self.ctx = ctx
@@ -120,6 +121,10 @@ class Method:
     def predict(self, task: Task, examples: list[Example]) -> list[str]:
         with self.eval_context(task):
             return self.learner.predict(task, examples)
+
+    def label_scores(self, task: Task, examples: list[Example]) -> list[dict[str, float]]:
+        with self.eval_context(task):
+            return self.learner.label_scores(task, examples)
 
     def evaluate(self, task: Task, examples: list[Example]) -> dict[str, float]:
         with self.eval_context(task):

@@ -20,7 +20,9 @@ class CPTConfig(HATConfig):
 
 @register_method("cpt")
 class CPT(HATMethod):
-    """HAT-masked CL-plugins driven by the masked-LM objective: everything is HAT's hooks; what is
+    """CPT: HAT-masked CL-plugins post-trained with the masked-LM objective on one domain corpus after another.
+
+    HAT-masked CL-plugins driven by the masked-LM objective: everything is HAT's hooks; what is
     CPT's own is the learner (corpus tasks, masked-LM loss) and the end-task evaluation."""
 
     config_class = CPTConfig

@@ -6,7 +6,7 @@ forgotten; the initialisation is the only transfer."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 
@@ -16,15 +16,20 @@ from lifelong.methods.base import register_method
 from lifelong.methods.plugin_base import PluginConfig
 from lifelong.models.base import Row
 from lifelong.models.plugins import TaskAdapters, per_task_modules
+from lifelong.schema import AT_LEAST_1
 
 
 @dataclass
 class DEMixConfig(PluginConfig):
-    probe_rows: int = 256  # new-domain rows used to measure each earlier adapter's masked-LM loss
+    probe_rows: Annotated[int, AT_LEAST_1] = (
+        256  # new-domain rows used to measure each earlier adapter's masked-LM loss
+    )
 
 
 @register_method("demix")
 class DEMix(AdapterOne):
+    """DEMix: a new adapter per domain, initialised from the earlier adapter with the lowest masked-LM loss on it."""
+
     config_class = DEMixConfig
     learner_kinds = frozenset({"mlm"})
 

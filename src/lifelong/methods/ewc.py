@@ -5,7 +5,7 @@ Fisher estimate from each task's training data."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -13,19 +13,24 @@ from torch.utils.data import DataLoader
 from lifelong.data.task import Task
 from lifelong.methods.base import Method, MethodConfig, StepInfo, register_method
 from lifelong.models.base import Row
+from lifelong.schema import AT_LEAST_1, FRACTION, NON_NEGATIVE
 
 
 @dataclass
 class EWCConfig(MethodConfig):
-    ewc_lambda: float = 1000.0  # strength of the penalty
-    decay: float = 1.0  # online EWC's gamma: how much old importance is kept
-    fisher_rows: int = 128  # training rows used for each Fisher estimate
-    fisher_batch: int = 1  # 1 = the empirical Fisher (mean of per-example squared gradients);
+    ewc_lambda: Annotated[float, NON_NEGATIVE] = 1000.0  # strength of the penalty
+    decay: Annotated[float, FRACTION] = 1.0  # online EWC's gamma: how much old importance is kept
+    fisher_rows: Annotated[int, AT_LEAST_1] = 128  # training rows used for each Fisher estimate
+    fisher_batch: Annotated[int, AT_LEAST_1] = (
+        1  # 1 = the empirical Fisher (mean of per-example squared gradients);
+    )
     # larger batches square a mean gradient, which underestimates importance by about the batch size
 
 
 @register_method("ewc")
 class EWC(Method):
+    """Online EWC: a Fisher-weighted quadratic penalty keeps parameters that mattered for earlier tasks near their old values."""
+
     config_class = EWCConfig
 
     def __init__(self, *args: Any, **kwargs: Any):

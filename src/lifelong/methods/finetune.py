@@ -5,4 +5,6 @@ from lifelong.methods.base import Method, register_method
 
 @register_method("finetune")
 class Finetune(Method):
-    """Every hook keeps its default: train on each task's data in turn."""
+    """Sequential fine-tuning: train on each task's data in turn, nothing else (the lower bound).
+
+    Every hook keeps its default: train on each task's data in turn."""

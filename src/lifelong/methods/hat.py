@@ -4,7 +4,7 @@ Earlier tasks' outputs are preserved exactly (see ``lifelong.models.plugins.hat`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import nn
@@ -14,22 +14,25 @@ from lifelong.methods.base import StepInfo, register_method
 from lifelong.methods.plugin_base import PluginConfig, PluginMethod
 from lifelong.models.base import Row
 from lifelong.models.plugins import HAT, HATAdapter, PluginSite, anneal_s
+from lifelong.schema import NON_NEGATIVE, POSITIVE
 
 
 @dataclass
 class HATConfig(PluginConfig):
-    s_max: float = 400.0  # gate temperature at inference and for the stored masks
-    lamb: float = 0.75  # sparsity regulariser weight
-    clamp: float = 6.0  # task embeddings are clamped to ±clamp after every step
-    thres_cosh: float = 50.0  # clamp of s·e inside the gradient compensation
+    s_max: Annotated[float, POSITIVE] = 400.0  # gate temperature at inference and for the stored masks
+    lamb: Annotated[float, NON_NEGATIVE] = 0.75  # sparsity regulariser weight
+    clamp: Annotated[float, POSITIVE] = 6.0  # task embeddings are clamped to ±clamp after every step
+    thres_cosh: Annotated[float, POSITIVE] = 50.0  # clamp of s·e inside the gradient compensation
     # learning rate of the task embeddings; None = training.lr. Adam moves each entry by about lr per
     # step whatever the gradient compensation, and e starts N(0, 1): at lr 1e-3 a short task cannot
     # close a unit, every task keeps about half the units and later tasks find them all frozen.
-    mask_lr: float | None = None
+    mask_lr: Annotated[float, POSITIVE] | None = None
 
 
 @register_method("hat")
 class HATMethod(PluginMethod):
+    """HAT: hard attention masks on CL-plugins in a frozen backbone protect earlier tasks' units exactly (Serra et al., 2018)."""
+
     config_class = HATConfig
 
     def __init__(self, *args: Any, **kwargs: Any):

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 
@@ -44,6 +44,7 @@ from lifelong.methods.pseudo_samples import (
 )
 from lifelong.models.base import Row
 from lifelong.models.text2text import CausalTextToText
+from lifelong.schema import AT_LEAST_1, NON_NEGATIVE, POSITIVE
 
 log = logging.getLogger("lifelong")
 CACHE_FORMAT = 1  # bump when the meaning of cached ids changes
@@ -51,34 +52,35 @@ CACHE_FORMAT = 1  # bump when the meaning of cached ids changes
 
 @dataclass
 class LamolConfig(MethodConfig):
-    lm_weight: float = 0.25  # λ, the weight of the LM loss
-    gamma: float = 0.2  # replayed samples per example of the new task (the paper also uses 0.05)
+    lm_weight: Annotated[float, NON_NEGATIVE] = 0.25  # λ, the weight of the LM loss
+    gamma: Annotated[float, NON_NEGATIVE] = (
+        0.2  # replayed samples per example of the new task (the paper also uses 0.05)
+    )
     task_tokens: bool = True  # one GEN token per task, an equal replay share per old task
     real_samples: bool = False  # LAMOL_real: the same number of real old examples instead
-    top_k: int = 20
-    temperature: float = 1.0
-    max_gen_length: int | None = None  # tokens generated after GEN; default model.max_length - 1
-    gen_batch_size: int = 32
+    top_k: Annotated[int, AT_LEAST_1] = 20
+    temperature: Annotated[float, POSITIVE] = 1.0
+    max_gen_length: Annotated[int, AT_LEAST_1] | None = (
+        None  # tokens generated after GEN; default model.max_length - 1
+    )
+    gen_batch_size: Annotated[int, AT_LEAST_1] = 32
     require_eos: bool = True  # drop samples cut off by max_gen_length (their answer may be cut)
     cache: bool = True  # keep generated ids under a key of everything that produced them
     cache_dir: str | None = None  # where the cache lives; default the run's stage folder
-    show_examples: int = 5  # decoded samples kept in each stage's stats
+    show_examples: Annotated[int, NON_NEGATIVE] = 5  # decoded samples kept in each stage's stats
 
 
 @register_method("lamol")
 class Lamol(Method):
-    """LAMOL: the LM generates pseudo-samples of old tasks to replay (Sun et al., 2020)."""
+    """LAMOL: the LM also generates pseudo-samples of old tasks, replayed with each new task (Sun et al., 2020).
+
+    LAMOL: the LM generates pseudo-samples of old tasks to replay (Sun et al., 2020)."""
 
     config_class = LamolConfig
     learner_kinds = frozenset({"text2text"})
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        cfg: LamolConfig = self.config  # type: ignore[assignment]
-        if cfg.gamma < 0 or cfg.lm_weight < 0:
-            raise ConfigError(f"lamol: gamma and lm_weight must be >= 0, got {cfg.gamma}, {cfg.lm_weight}")
-        if cfg.top_k < 1 or cfg.temperature <= 0 or cfg.gen_batch_size < 1:
-            raise ConfigError("lamol: top_k and gen_batch_size must be >= 1 and temperature > 0")
         if not isinstance(self.learner, CausalTextToText):
             raise ConfigError("lamol needs a causal text-to-text learner")
         self.lm: CausalTextToText = self.learner

@@ -19,6 +19,8 @@ class MultitaskConfig(MethodConfig):
 
 @register_method("multitask")
 class Multitask(Method):
+    """Multitask: joint training on every task seen so far, from the initial model at each stage (the upper bound)."""
+
     config_class = MultitaskConfig
     reference = "upper_bound"
 

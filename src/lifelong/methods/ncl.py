@@ -9,4 +9,6 @@ from lifelong.methods.finetune import Finetune
 
 @register_method("ncl")
 class NCL(Finetune):
-    """Every hook keeps its default."""
+    """NCL: post-train the whole model on each domain corpus in turn (CPT's naive continual baseline).
+
+    Every hook keeps its default."""

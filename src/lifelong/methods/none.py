@@ -8,4 +8,6 @@ from lifelong.methods.base import Method, register_method
 
 @register_method("none")
 class NoTraining(Method):
+    """None: no training at all; every stage is the original pretrained model (CPT's reference)."""
+
     trains = False

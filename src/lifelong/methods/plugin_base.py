@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from torch import nn
 
@@ -22,11 +22,12 @@ from lifelong.models.plugins import (
     per_task_modules,
     plugins,
 )
+from lifelong.schema import AT_LEAST_1
 
 
 @dataclass
 class PluginConfig(MethodConfig):
-    bottleneck: int = 128  # adapter width
+    bottleneck: Annotated[int, AT_LEAST_1] = 128  # adapter width
     train_layernorm: bool = False  # also train the backbone's LayerNorms (hat/ctr then lose exact protection)
 
 

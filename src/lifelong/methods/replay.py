@@ -7,21 +7,26 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from lifelong.data.task import Task
 from lifelong.methods.base import Method, MethodConfig, register_method
 from lifelong.models.base import Row
+from lifelong.schema import NON_NEGATIVE
 
 
 @dataclass
 class ReplayConfig(MethodConfig):
-    memory_per_task: int = 50  # rows kept from each finished task (the budget)
-    replay_ratio: float = 0.25  # share of training rows drawn from memory (rows repeat as needed)
+    memory_per_task: Annotated[int, NON_NEGATIVE] = 50  # rows kept from each finished task (the budget)
+    replay_ratio: Annotated[float, NON_NEGATIVE] = (
+        0.25  # share of training rows drawn from memory (rows repeat as needed)
+    )
 
 
 @register_method("replay")
 class Replay(Method):
+    """Experience replay: a fixed memory of real examples per task, trained together with each new task."""
+
     config_class = ReplayConfig
 
     def __init__(self, *args: Any, **kwargs: Any):

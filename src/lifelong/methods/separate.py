@@ -17,6 +17,8 @@ from lifelong.models.base import Row
 
 @register_method("separate")
 class Separate(Method):
+    """ONE: a fresh model per task from the initial weights; its own copy answers it (no forgetting, no transfer)."""
+
     reference = "one"
 
     def __init__(self, *args: Any, **kwargs: Any):

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from lifelong.data.task import Example, Task
+from lifelong.errors import ConfigError
 from lifelong.evaluation.scoring import score_task
 
 log = logging.getLogger("lifelong")
@@ -118,6 +119,10 @@ class Learner(nn.Module, ABC):
     @abstractmethod
     def predict(self, task: Task, examples: list[Example]) -> list[str]:
         """The model's answer (a label name or answer text) for each example."""
+
+    def label_scores(self, task: Task, examples: list[Example]) -> list[dict[str, float]]:
+        """Each label's probability per example; only learners with classification heads have them."""
+        raise ConfigError(f"a {self.kind} learner gives answers, not label scores (task {task.name!r})")
 
     def evaluate(self, task: Task, examples: list[Example]) -> dict[str, float]:
         return score_task(task, examples, self.predict(task, examples))

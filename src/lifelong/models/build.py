@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from torch import nn
 from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, PreTrainedModel
@@ -17,6 +17,7 @@ from lifelong.models.fast import speed_up_on_cpu
 from lifelong.models.masked_lm import MaskedLMLearner
 from lifelong.models.presets import instantiate, load_model_spec
 from lifelong.models.text2text import CausalTextToText
+from lifelong.schema import AT_LEAST_1, Range
 
 KINDS = ("classifier", "text2text", "mlm")
 
@@ -25,10 +26,14 @@ KINDS = ("classifier", "text2text", "mlm")
 class ModelConfig:
     name: str = "tiny-bert"
     kind: str = "auto"  # auto | classifier | text2text | mlm
-    max_length: int = 128
+    max_length: Annotated[int, AT_LEAST_1] = 128
     pooling: str = "mean"  # classifier: mean | cls
-    max_answer_length: int = 24  # text2text: fixed decoding budget, never derived from test answers
-    dropout: float | None = None  # every dropout rate of the model; None keeps the model's own
+    max_answer_length: Annotated[int, AT_LEAST_1] = (
+        24  # text2text: fixed decoding budget, never derived from test answers
+    )
+    dropout: Annotated[float, Range(ge=0, lt=1)] | None = (
+        None  # every dropout rate of the model; None keeps the model's own
+    )
     fast_kernels: bool = True  # on a CPU: cheaper dropout masks and eager attention (models/fast.py)
 
 

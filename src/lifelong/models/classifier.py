@@ -145,16 +145,27 @@ class EncoderClassifier(Learner):
             total = total + F.cross_entropy(logits.float(), labels[rows], reduction="sum")
         return LearnerOutput(loss=total / len(heads), logits=None, features=feats)
 
-    def predict(self, task: Task, examples: list[Example]) -> list[str]:
+    def _logits(self, task: Task, examples: list[Example]) -> torch.Tensor:
         head = self.head_of_task[task.name]
         stripped = [Example(text=ex.text, text_pair=ex.text_pair) for ex in examples]
         rows = self.encode(task, stripped)
-        out: list[str] = []
+        out = []
         with self.eval_mode():
             for start in range(0, len(rows), self.eval_batch_size):
                 batch = self.collate(rows[start : start + self.eval_batch_size])
                 batch = {k: v.to(self.device) for k, v in batch.items()}
                 with self.autocast():
-                    logits = self.heads[head](self.features(batch))
-                out += [self.head_labels[head][i] for i in logits.argmax(-1).tolist()]
-        return out
+                    out.append(self.heads[head](self.features(batch)).float().cpu())
+        return torch.cat(out)
+
+    def _labels(self, task: Task) -> list[str]:
+        return self.head_labels[self.head_of_task[task.name]]
+
+    def predict(self, task: Task, examples: list[Example]) -> list[str]:
+        labels = self._labels(task)
+        return [labels[i] for i in self._logits(task, examples).argmax(-1).tolist()]
+
+    def label_scores(self, task: Task, examples: list[Example]) -> list[dict[str, float]]:
+        labels = self._labels(task)
+        probs = self._logits(task, examples).softmax(-1).tolist()
+        return [dict(zip(labels, row, strict=True)) for row in probs]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 
@@ -21,6 +21,7 @@ from lifelong.evaluation.scoring import score_task
 from lifelong.models.classifier import EncoderClassifier
 from lifelong.models.plugins import plugins
 from lifelong.optim import OptimConfig, ParamGroup, build_optimizer, clip_gradients
+from lifelong.schema import AT_LEAST_1, NON_NEGATIVE, POSITIVE
 
 
 @dataclass
@@ -29,17 +30,21 @@ class EndTaskConfig(OptimConfig):
 
     enabled: bool = True  # False: score corpus tasks by masked-LM loss only
     full_data: bool = False  # fine-tune on the whole training split instead of a few-shot sample
-    shots: int = 32  # few-shot training examples for tasks with at most ``small_classes`` classes
-    shots_per_class: int = 8  # ... and per class for tasks with more
-    small_classes: int = 4
-    epochs: int = 10
-    batch_size: int = 8
-    lr: float = 3e-5  # the encoder (and its plugins)
-    head_lr: float = 3e-3  # the fresh head: few-shot runs have few steps
-    weight_decay: float = 0.0
+    shots: Annotated[int, AT_LEAST_1] = (
+        32  # few-shot training examples for tasks with at most ``small_classes`` classes
+    )
+    shots_per_class: Annotated[int, AT_LEAST_1] = 8  # ... and per class for tasks with more
+    small_classes: Annotated[int, AT_LEAST_1] = 4
+    epochs: Annotated[int, AT_LEAST_1] = 10
+    batch_size: Annotated[int, AT_LEAST_1] = 8
+    lr: Annotated[float, POSITIVE] = 3e-5  # the encoder (and its plugins)
+    head_lr: Annotated[float, POSITIVE] = 3e-3  # the fresh head: few-shot runs have few steps
+    weight_decay: Annotated[float, NON_NEGATIVE] = 0.0
     freeze_backbone: bool = False  # train only the CL-plugins (if any) and the head
     pooling: str = "mean"
-    max_eval: int | None = None  # cap the end task's test split (stratified, seeded); None: all of it
+    max_eval: Annotated[int, AT_LEAST_1] | None = (
+        None  # cap the end task's test split (stratified, seeded); None: all of it
+    )
     seed: int = 0
 
 

@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import shutil
+import socket
 import string
 import subprocess
 import sys
@@ -20,8 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
+from huggingface_hub import constants as hf_constants
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import (
     AutoConfig,
@@ -252,30 +256,49 @@ def family_of(config: Any) -> str:
     return "causal"
 
 
-def from_pretrained_path(name_or_path: str) -> LoadedModel:
+def from_pretrained_path(name_or_path: str, local_only: bool = False) -> LoadedModel:
     try:
-        cfg = AutoConfig.from_pretrained(name_or_path)
-        tok = AutoTokenizer.from_pretrained(name_or_path)
+        cfg = AutoConfig.from_pretrained(name_or_path, local_files_only=local_only)
+        tok = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local_only)
     except (OSError, ValueError) as e:
         local = Path(name_or_path).exists()
-        why = (
-            "the folder has no usable config/tokenizer"
-            if local
-            else "it is not a local folder and the model hub is unreachable"
-        )
+        why = "the folder has no usable config/tokenizer" if local else "it could not be loaded from the hub"
         raise LifelongError(
             f"could not load model {name_or_path!r}: {why}. Use a preset ({', '.join(PRESETS)}) "
             f"or a local folder saved with save_pretrained. ({type(e).__name__}: {str(e)[:200]})"
         ) from e
-    return LoadedModel(name_or_path, tok, cfg, family_of(cfg), {})
+    return LoadedModel(name_or_path, tok, cfg, family_of(cfg), {"local_files_only": local_only})
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """One quick connection to the hub, instead of transformers' retries (25 s of warnings offline)."""
+    if hf_constants.HF_HUB_OFFLINE:
+        return False
+    host = urlparse(hf_constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def load_model_spec(name: str) -> LoadedModel:
-    """Resolve a preset name, a local path or a hub name (which fails clearly offline)."""
+    """A preset, a local folder, or any name ``from_pretrained`` accepts (from the local cache first;
+    offline, one short message). A near-miss of a preset name is taken for a typo."""
     if name in PRESETS:
         return PRESETS[name]()
-    if "/" not in name and not Path(name).exists():
+    if Path(name).expanduser().exists():
+        return from_pretrained_path(str(Path(name).expanduser()))
+    if difflib.get_close_matches(name, PRESETS, n=1, cutoff=0.75):
         raise UnknownNameError("model", name, PRESETS)
+    try:
+        return from_pretrained_path(name, local_only=True)  # already in the Hugging Face cache
+    except LifelongError:
+        if not _hub_reachable():
+            raise LifelongError(
+                f"model {name!r} is not a preset ({', '.join(PRESETS)}), a local folder or in the Hugging "
+                "Face cache, and the hub is not reachable (offline)"
+            ) from None
     return from_pretrained_path(name)
 
 

@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import torch
 from tqdm.auto import tqdm
@@ -42,6 +43,7 @@ from lifelong.pretraining.models import (
     replace_vocabulary,
     save_stage,
 )
+from lifelong.schema import AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE
 
 DEFAULT_BUDGET_STEPS = 500  # when neither budget is given
 
@@ -59,27 +61,29 @@ class LanguageAdaptConfig(OptimConfig):
     (a budget in tokens warms up for the same share of its steps).
     """
 
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.2
+    lr: Annotated[float, POSITIVE] = 1e-3
+    weight_decay: Annotated[float, NON_NEGATIVE] = 0.0
+    warmup_ratio: Annotated[float, FRACTION] = 0.2
     model: str = ""
     corpus: str = ""
     out: str = ""
-    budget_steps: int | None = None  # default DEFAULT_BUDGET_STEPS
-    budget_tokens: int | None = None  # converted to steps: ceil(tokens / (batch_size * seq_len))
-    vocab_size: int = 8192
-    tokenizer_lines: int | None = None
-    max_lines: int | None = None
-    seq_len: int | None = None  # default: the model's maximum
-    batch_size: int = 32
-    mlm_probability: float = 0.15
+    budget_steps: Annotated[int, AT_LEAST_1] | None = None  # default DEFAULT_BUDGET_STEPS
+    budget_tokens: Annotated[int, AT_LEAST_1] | None = (
+        None  # converted to steps: ceil(tokens / (batch_size * seq_len))
+    )
+    vocab_size: Annotated[int, AT_LEAST_1] = 8192
+    tokenizer_lines: Annotated[int, AT_LEAST_1] | None = None
+    max_lines: Annotated[int, AT_LEAST_1] | None = None
+    seq_len: Annotated[int, AT_LEAST_1] | None = None  # default: the model's maximum
+    batch_size: Annotated[int, AT_LEAST_1] = 32
+    mlm_probability: Annotated[float, FRACTION] = 0.15
     train_lm_bias: bool = True
     seed: int = 0
-    log_every: int = 10
+    log_every: Annotated[int, AT_LEAST_1] = 10
     # optional zero-shot evaluation of the assembled model along the way (task accuracy vs steps)
     eval_body: str | None = None
     eval_test: str | None = None
-    eval_every: int | None = None
+    eval_every: Annotated[int, AT_LEAST_1] | None = None
 
     def steps(self, seq_len: int) -> int:
         """The adaptation budget in optimizer updates (at most one of the two budgets may be given)."""

@@ -12,7 +12,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from accelerate import Accelerator
@@ -43,6 +43,7 @@ from lifelong.pretraining.forgetting import (
     token_embedding_parameters,
 )
 from lifelong.pretraining.models import SparseMaskedLM, body_fingerprint
+from lifelong.schema import AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, Range, check
 
 
 @dataclass
@@ -53,37 +54,41 @@ class PretrainConfig(OptimConfig):
     Adam settings; ``warmup_ratio=0.05`` is the former 500 warm-up steps of the default 10 000.
     """
 
-    warmup_ratio: float = 0.05
+    warmup_ratio: Annotated[float, FRACTION] = 0.05
     adam_beta2: float = 0.98
-    adam_eps: float = 1e-6
+    adam_eps: Annotated[float, POSITIVE] = 1e-6
     corpus: str = ""
     out: str = ""
     # tokenizer (trained on the corpus) and data
-    vocab_size: int = 8192
-    tokenizer_lines: int | None = 200_000  # lines used to train the tokenizer
-    max_lines: int | None = None  # cap on corpus lines (smoke runs)
-    seq_len: int = 128
+    vocab_size: Annotated[int, AT_LEAST_1] = 8192
+    tokenizer_lines: Annotated[int, AT_LEAST_1] | None = 200_000  # lines used to train the tokenizer
+    max_lines: Annotated[int, AT_LEAST_1] | None = None  # cap on corpus lines (smoke runs)
+    seq_len: Annotated[int, AT_LEAST_1] = 128
     # model
-    layers: int = 4
-    hidden: int = 256
-    heads: int = 4
-    intermediate: int | None = None  # default 4 * hidden
-    dropout: float = 0.1
+    layers: Annotated[int, AT_LEAST_1] = 4
+    hidden: Annotated[int, AT_LEAST_1] = 256
+    heads: Annotated[int, AT_LEAST_1] = 4
+    intermediate: Annotated[int, AT_LEAST_1] | None = None  # default 4 * hidden
+    dropout: Annotated[float, Range(ge=0, lt=1)] = 0.1
     # training
-    steps: int = 10_000
-    batch_size: int = 32  # global, across processes
-    mlm_probability: float = 0.15
+    steps: Annotated[int, AT_LEAST_1] = 10_000
+    batch_size: Annotated[int, AT_LEAST_1] = 32  # global, across processes
+    mlm_probability: Annotated[float, FRACTION] = 0.15
     seed: int = 0
     # active forgetting
-    reset_every: int | None = None
-    embedding_lr: float | None = None  # default: lr
-    embedding_warmup_steps: int | None = None  # per episode; default: a tenth of an episode
+    reset_every: Annotated[int, AT_LEAST_1] | None = None
+    embedding_lr: Annotated[float, POSITIVE] | None = None  # default: lr
+    embedding_warmup_steps: Annotated[int, NON_NEGATIVE] | None = (
+        None  # per episode; default: a tenth of an episode
+    )
     # bookkeeping
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 2
-    log_every: int = 50
+    checkpoint_every: Annotated[int, AT_LEAST_1] = 1000
+    keep_checkpoints: Annotated[int, AT_LEAST_1] = 2
+    log_every: Annotated[int, AT_LEAST_1] = 50
     resume: bool = False
-    stop_at_step: int | None = None  # end this invocation early (after a checkpoint) to split long runs
+    stop_at_step: Annotated[int, AT_LEAST_1] | None = (
+        None  # end this invocation early (after a checkpoint) to split long runs
+    )
 
     def check(self) -> ForgettingSchedule:
         """Refuse a config that cannot run, before any work; returns its forgetting schedule."""
@@ -91,13 +96,9 @@ class PretrainConfig(OptimConfig):
             raise ConfigError("pretraining needs a corpus path")
         if not self.out:
             raise ConfigError("pretraining needs an output folder (out)")
-        for key in ("steps", "batch_size", "seq_len", "layers", "hidden", "heads", "vocab_size"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"config key {key} must be positive, got {getattr(self, key)}")
+        check(self)  # the declared ranges, also for a config built in Python
         if self.hidden % self.heads:
             raise ConfigError(f"hidden={self.hidden} is not divisible by heads={self.heads}")
-        if not 0 < self.mlm_probability < 1:
-            raise ConfigError(f"mlm_probability must be in (0, 1), got {self.mlm_probability}")
         return ForgettingSchedule(self.reset_every, self.steps)
 
 

@@ -13,7 +13,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from lifelong.data.files import resolve_data_dir
 from lifelong.data.loaders import split_row_range
@@ -34,6 +34,7 @@ from lifelong.pretraining.models import (
 )
 from lifelong.pretraining.report import plot_curves, results_table
 from lifelong.pretraining.task import TaskAdaptConfig, adapt_task
+from lifelong.schema import NON_NEGATIVE
 
 LANGUAGES = ("de", "es", "fr", "ru", "zh", "ar", "hi", "sw")
 
@@ -71,7 +72,9 @@ class PipelineConfig:
     languages: list[str] = field(default_factory=lambda: list(LANGUAGES))
     model: str | None = None
     name: str = ""  # variant name in tables and plots; default: the output folder's name
-    eval_points: int = 4  # zero-shot evaluations along each language adaptation (plus step 0)
+    eval_points: Annotated[int, NON_NEGATIVE] = (
+        4  # zero-shot evaluations along each language adaptation (plus step 0)
+    )
     task_name: str = "sib200"
     extra_tasks: list[str] = field(default_factory=list)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)

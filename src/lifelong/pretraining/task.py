@@ -7,6 +7,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import torch
 from tqdm.auto import tqdm
@@ -22,19 +23,20 @@ from lifelong.pretraining.models import (
     max_length,
     save_stage,
 )
+from lifelong.schema import AT_LEAST_1, POSITIVE, check
 
 
 @dataclass
 class TaskAdaptConfig(OptimConfig):
     """Fine-tune body + head; the token embeddings stay as pretrained."""
 
-    lr: float = 1e-4
+    lr: Annotated[float, POSITIVE] = 1e-4
     model: str = ""
     train: str = ""  # labelled file (row range allowed, ``file.jsonl[a:b]``)
     out: str = ""
     dev: str | None = None
-    epochs: int = 10
-    batch_size: int = 32
+    epochs: Annotated[int, AT_LEAST_1] = 10
+    batch_size: Annotated[int, AT_LEAST_1] = 32
     seed: int = 0
 
 
@@ -50,8 +52,7 @@ def adapt_task(cfg: TaskAdaptConfig) -> TaskResult:
     """Train the classifier with frozen English embeddings, so any language's embeddings can replace them."""
     if not cfg.out:
         raise ConfigError("task adaptation needs an output folder (out)")
-    if cfg.epochs <= 0 or cfg.batch_size <= 0:
-        raise ConfigError("epochs and batch_size must be positive")
+    check(cfg)
     rows = read_labelled(cfg.train)
     dev_rows = read_labelled(cfg.dev) if cfg.dev else None
     labels = sorted({ex.label for ex in rows})

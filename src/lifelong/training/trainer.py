@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
+import time
 
 import torch
 from accelerate.utils import set_seed
@@ -59,6 +61,8 @@ def train_task(
     n_batches, step, seen = len(loader), 0, 0
     loss_sum: torch.Tensor | float = 0.0
     tokens: torch.Tensor | int = 0
+    lines = acc.is_main_process and not sys.stderr.isatty()
+    started = time.perf_counter()
     bar = tqdm(
         total=n_batches * cfg.epochs,
         desc=f"train {task.name}",
@@ -95,6 +99,17 @@ def train_task(
                 mean = float(loss_sum) / seen
                 bar.set_postfix(loss=f"{mean:.4f}")
                 acc.log({f"train/{task.name}/loss": mean}, step=step)
+                if lines:  # no progress bar (not a terminal): one line every log_every updates
+                    elapsed = time.perf_counter() - started
+                    log.info(
+                        "train %s: update %d/%d, loss %.4f, %.0f tokens/s, %.0fs left",
+                        task.name,
+                        step,
+                        updates,
+                        mean,
+                        float(tokens) / elapsed,
+                        elapsed / step * (updates - step),
+                    )
     bar.close()
     acc.wait_for_everyone()
     acc.free_memory()  # the next task re-prepares a grown model with a fresh optimizer

@@ -1,0 +1,186 @@
+"""A session: a method bound to its learner, the run context and the score matrices so far; one task
+at a time learned, scored and checkpointed. Runs, resumes, ``learn`` and the benchmark scripts all
+start from :func:`open_session`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import accelerate
+import numpy as np
+import torch
+import transformers
+from accelerate.utils import is_tensorboard_available, is_wandb_available, set_seed
+
+from lifelong.config import RunConfig
+from lifelong.context import RunContext, make_accelerator
+from lifelong.data.task import Task
+from lifelong.errors import LifelongError
+from lifelong.evaluation.matrices import ScoreMatrices
+from lifelong.evaluation.report import write_run_results
+from lifelong.methods import METHODS
+from lifelong.methods.base import Method, build_method_config
+from lifelong.models.build import build_learner
+from lifelong.run_folder import write_status
+from lifelong.schema import check
+from lifelong.training.checkpoint import save_checkpoint
+from lifelong.training.evaluate import evaluate_task
+from lifelong.training.trainer import task_seed, train_task
+
+log = logging.getLogger("lifelong")
+
+
+@dataclass
+class Session:
+    """A method bound to its learner, the run context and the score matrices so far."""
+
+    config: RunConfig
+    method: Method
+    ctx: RunContext
+    scores: ScoreMatrices
+    scenario: str
+
+    # ---- one task --------------------------------------------------------------------------
+    def learn_task(self, task: Task) -> None:
+        t = len(self.method.tasks)  # 0-based index of the new task = number of stages done
+        set_seed(task_seed(self.config.seed, t) + 1)  # new heads/tokens start the same after a resume
+        self.method.grow(task)
+        self.scores.add_task(task.name)
+        if t > 0:  # the current model on the new task before training on it (for forward transfer)
+            self.scores.set(t, task.name, evaluate_task(self.method, task, self.ctx))
+        start = time.time()
+        rows = self.method.learner.encode(task, task.split("train"))
+        rows = self.method.before_task(task, rows)
+        stats = train_task(self.method, task, t, rows, self.ctx)
+        self.method.after_task(task, rows)
+        for seen in self.method.tasks:
+            self.scores.set(t + 1, seen.name, evaluate_task(self.method, seen, self.ctx))
+        primary = self.scores.array(task.metric)[t + 1, : t + 1]
+        if not self.ctx.is_main:
+            return
+        log.info(
+            "stage %d/%s done in %.0fs (loss %.4f); %s per task: %s",
+            t + 1,
+            task.name,
+            time.time() - start,
+            stats["loss"],
+            task.metric,
+            " ".join(f"{v:.3f}" for v in primary),
+        )
+
+    # ---- persistence -----------------------------------------------------------------------
+    def progress(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {
+            "tasks": [t.spec() for t in self.method.tasks],
+            "scores": self.scores.to_json(),
+            "scenario": self.scenario,
+            **(extra or {}),
+        }
+
+    def checkpoint(self, run_dir: Path) -> None:
+        if self.ctx.is_main:
+            save_checkpoint(run_dir, self.method, self.progress())
+        self.ctx.accelerator.wait_for_everyone()
+
+    def write_results(self, run_dir: Path, status: str, wall_time: float) -> dict[str, Any] | None:
+        if not self.ctx.is_main:
+            return None
+        primary, matrices = primary_matrices(self.scores, self.method.tasks)
+        metrics = write_run_results(
+            run_dir,
+            tasks=self.scores.tasks,
+            matrices=matrices,
+            primary=primary,
+            method=self.config.method,
+            model=self.config.model.name,
+            seed=self.config.seed,
+            reference=self.method.reference,
+            extra={"scenario": self.scenario, "status": status, "wall_time_s": round(wall_time, 1)},
+        )
+        write_status(run_dir, status)
+        return metrics
+
+
+def environment() -> dict[str, Any]:
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "accelerate": accelerate.__version__,
+        "cuda": torch.cuda.is_available(),
+    }
+
+
+def open_session(
+    config: RunConfig, stream_tasks: list[Task], scenario: str, run_dir: Path | None = None
+) -> Session:
+    """The method named by ``config``, built on its learner, with a run context: what `run`, `learn`,
+    the Python API and the benchmark scripts all start from."""
+    check(config)  # a config built in Python gets the checks a YAML file gets
+    method_cls = METHODS.get(config.method)
+    method_cfg = build_method_config(method_cls, config.method_args)
+    set_seed(config.seed)  # random-initialised weights (tiny presets, new heads) depend on the seed
+    learner = build_learner(
+        config.model,
+        scenario,
+        stream_tasks,
+        bf16=config.training.bf16,
+        eval_batch_size=config.training.eval_batch_size,
+        end_task=config.end_task,
+    )
+    method_cls.check_compatible(scenario, learner.kind)
+    _check_trackers(config.training.trackers)
+    accelerator = make_accelerator(config.training, run_dir)
+    if config.training.trackers:
+        _start_trackers(accelerator, config)
+    learner.to(accelerator.device)
+    ctx = RunContext(accelerator, config.training, config.seed, run_dir)
+    method = method_cls(learner, method_cfg, ctx)
+    return Session(config, method, ctx, ScoreMatrices(), scenario)
+
+
+def _check_trackers(trackers: list[str]) -> None:
+    """TensorBoard / Weights & Biases through Accelerate; an unknown or missing one is a clear error."""
+    available = {"tensorboard": is_tensorboard_available, "wandb": is_wandb_available}
+    for name in trackers:
+        if name not in available:
+            raise LifelongError(f"training.trackers: unknown tracker {name!r} (use tensorboard or wandb)")
+        if not available[name]():
+            raise LifelongError(f"training.trackers: {name} is not installed (python -m pip install {name})")
+
+
+def _start_trackers(accelerator, config: RunConfig) -> None:
+    flat = {
+        "method": config.method,
+        "model": config.model.name,
+        "seed": config.seed,
+        "lr": config.training.lr,
+        "epochs": config.training.epochs,
+        "batch_size": config.training.batch_size,
+    }
+    accelerator.init_trackers("lifelong", config=flat)
+
+
+TASK_METRIC = "task_metric"  # the primary matrix of a stream whose tasks use different metrics
+
+
+def primary_matrices(scores: ScoreMatrices, tasks: list[Task]) -> tuple[str, dict[str, np.ndarray]]:
+    """The metric to summarise a run with, and every matrix. One metric when all tasks share it;
+    otherwise an extra matrix holding each task's own metric (SST EM, SQuAD nF1, WOZ dsEM)."""
+    matrices = scores.arrays()
+    metrics = {t.name: t.metric for t in tasks if t.name in scores.tasks}
+    kinds = set(metrics.values())
+    if len(kinds) <= 1:
+        return (kinds.pop() if kinds else "accuracy"), matrices
+    matrices[TASK_METRIC] = scores.per_task_metric(metrics)
+    return TASK_METRIC, matrices
