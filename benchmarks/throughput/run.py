@@ -298,6 +298,8 @@ def main() -> None:
     if "smollm2" in cases:
         b = args.batch or 8
         todo += [(f"smollm2-135m {m}", "smollm2-135m", m, b, n_smol * 8 // b) for m in ("finetune", "lamol")]
+    if args.methods:
+        todo = [t for t in todo if t[2] in args.methods.split(",")]
     for name, model, method, batch, n_batches in todo:
         case = training_case(name, model, method, args, args.seq_len, batch, n_batches, peak)
         result["cases"].append(case)

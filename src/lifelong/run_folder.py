@@ -69,13 +69,19 @@ def config_changes(run_dir: Path, config: dict[str, Any]) -> dict[str, tuple[Any
     return {k: (saved.get(k), given.get(k)) for k in keys if saved.get(k) != given.get(k)}
 
 
-def check_resume_config(run_dir: Path, config: dict[str, Any], allow: frozenset[str] = frozenset()) -> None:
+def _extends(saved: Any, given: Any) -> bool:
+    return isinstance(saved, list) and isinstance(given, list) and given[: len(saved)] == saved
+
+
+def check_resume_config(run_dir: Path, config: dict[str, Any], allow: frozenset[str] = frozenset()) -> bool:
     """A resume continues the run that was started: any other setting would train the rest of it
-    differently while ``config.yaml`` still shows the old one."""
+    differently while ``config.yaml`` still shows the old one. The one change allowed without asking
+    is more tasks at the end of ``stream.tasks`` (the stream goes on); returns whether it did."""
     changes = config_changes(run_dir, config)
-    refused = {k: v for k, v in changes.items() if k not in allow}
+    extended = "stream.tasks" in changes and _extends(*changes["stream.tasks"])
+    refused = {k: v for k, v in changes.items() if k not in allow and not (k == "stream.tasks" and extended)}
     if not refused:
-        return
+        return extended
     lines = [f"  {k}: {saved!r} in the run, {given!r} now" for k, (saved, given) in refused.items()]
     neutral = sorted(set(refused) & RESULT_NEUTRAL)
     hint = f" ({', '.join(neutral)} cannot change results: allow with --allow-change KEY)" if neutral else ""

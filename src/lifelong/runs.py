@@ -67,10 +67,11 @@ def run(
     start = time.time()
     check(config)
     run_dir = Path(out) if out else None
+    extended = False
     if run_dir:
         check_run_dir(run_dir, resume)
         if resume:
-            check_resume_config(run_dir, config.to_dict(), allow_changes)
+            extended = check_resume_config(run_dir, config.to_dict(), allow_changes)
     stream: Stream = load_stream(
         config.stream, _data_dir(config, config.stream.benchmark not in (None, "builtin"))
     )
@@ -92,7 +93,7 @@ def run(
         done = len(saved)
         log.info("resuming %s after %d of %d tasks", run_dir, done, len(stream.tasks))
     if run_dir and session.ctx.is_main:
-        if not resume:
+        if not resume or extended or allow_changes:  # config.yaml always shows what the run trains with
             write_yaml(run_dir / CONFIG, config.to_dict())
             write_json(
                 run_dir / "environment.json",
