@@ -473,3 +473,14 @@ def test_real_tc_order_i():
     agnews = stream.task("agnews")
     assert agnews.labels == ("Business", "Sci/Tech", "Sports", "World") and len(agnews.splits["test"]) == 2000
     assert agnews.source["path"] == "tc/agnews" and agnews.source["max_train"] == 5
+
+
+def test_eval_split_dev_drops_test_so_selection_never_sees_it() -> None:
+    from lifelong.data.stream import load_stream
+
+    cfg = build_dataclass(StreamConfig, {"benchmark": "builtin", "eval_split": "dev", "max_dev": 6})
+    for task in load_stream(cfg).tasks:
+        assert "test" not in task.splits and task.eval_split() == "dev" and len(task.split("dev")) == 6
+        assert task.source["eval_split"] == "dev"  # a saved learner rebuilds the same splits
+    with pytest.raises(ConfigError, match="eval_split"):
+        build_dataclass(StreamConfig, {"eval_split": "train"})

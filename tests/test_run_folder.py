@@ -194,3 +194,17 @@ def test_reports_define_their_metrics(finished: Path, capsys) -> None:
     assert "BWT: mean change" in (finished / "report.md").read_text()
     assert main(["report", str(finished)]) == 0
     assert "FWT:" in capsys.readouterr().out
+
+
+def test_report_names_runs_and_shows_the_settings_that_differ(finished: Path, tmp_path: Path, capsys) -> None:
+    other = tmp_path / "hat-fast"
+    shutil.copytree(finished, other)
+    config = other / "config.yaml"
+    config.write_text(config.read_text().replace("lr: 0.001", "lr: 0.01"))
+    metrics = json.loads((other / "metrics.json").read_text())
+    (other / "metrics.json").write_text(json.dumps({**metrics, "name": "hat-fast"}))
+    assert main(["report", str(finished), str(other)]) == 0
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    assert table[0].endswith("| settings that differ |")
+    assert table[2].startswith("| done |") and table[2].endswith("| training.lr=0.001 |")
+    assert table[3].startswith("| hat-fast |") and table[3].endswith("| training.lr=0.01 |")

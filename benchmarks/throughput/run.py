@@ -37,6 +37,7 @@ from lifelong.config import ModelConfig, RunConfig, TrainingConfig
 from lifelong.data.builtin import builtin_stream
 from lifelong.data.files import resolve_data_dir
 from lifelong.data.task import Example, Task
+from lifelong.io import write_json
 from lifelong.methods.base import Method, StepInfo
 from lifelong.models.base import Row
 from lifelong.optim import build_optimizer, clip_gradients, groups_by_lr
@@ -269,12 +270,19 @@ def pretraining_case(args: argparse.Namespace, peak: float) -> dict[str, Any]:
     }
 
 
+def save(result: dict[str, Any], path: str | None) -> None:
+    """Written after every case, so a long run that stops still leaves what it measured."""
+    if path:
+        write_json(path, result)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer batches and repeats (under 5 minutes)")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--cases", default="minilm,smollm2,generation,af", help="comma-separated subset")
     ap.add_argument("--seq-len", type=int, default=128)
+    ap.add_argument("--methods", default=None, help="only these methods of the training cases (comma-separated)")
     ap.add_argument("--batch", type=int, default=None, help="batch size of every training case")
     ap.add_argument(
         "--data", default=None, help="data root for the pretraining case (default $LIFELONG_DATA)"
@@ -304,6 +312,7 @@ def main() -> None:
         case = training_case(name, model, method, args, args.seq_len, batch, n_batches, peak)
         result["cases"].append(case)
         print(json.dumps({k: v for k, v in case.items() if k != "repeats"}), flush=True)
+        save(result, args.json)
     if "generation" in cases:
         case = generation_case("smollm2-135m", 8 if args.quick else 16, 32)
         result["cases"].append(case)
@@ -312,9 +321,7 @@ def main() -> None:
         case = pretraining_case(args, peak)
         result["cases"].append(case)
         print(json.dumps({k: v for k, v in case.items() if k != "repeats"}), flush=True)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=1)
+    save(result, args.json)
 
 
 if __name__ == "__main__":

@@ -90,11 +90,14 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from lifelong.methods import METHODS
     from lifelong.models.presets import PRESET_INFO
 
-    print("methods:")
+    print("methods (scenarios; model kinds):")
     for name, cls in METHODS.items():
         doc = cls.__doc__ or sys.modules[cls.__module__].__doc__ or ""
         first = " ".join(doc.split()).split(". ")[0].rstrip(".")
-        print(f"  {name:14s} {first}")
+        order = ("task", "domain", "class", "classifier", "text2text", "mlm")
+        scenarios = ", ".join(s for s in order if s in cls.scenarios)
+        kinds = ", ".join(k for k in order if k in cls.learner_kinds)
+        print(f"  {name:14s} {first}\n  {'':14s} [{scenarios}; {kinds}]")
     print("benchmarks:")
     for name in list_benchmarks():
         print(f"  {name}")

@@ -40,6 +40,7 @@ class RunConfig:
     end_task: EndTaskConfig = field(default_factory=EndTaskConfig)  # how corpus tasks' end tasks are scored
     seed: int = 0
     data_dir: str | None = None
+    name: str | None = None  # the run's label in reports (default: the run folder's name)
 
     def __post_init__(self) -> None:
         named_tasks = self.stream.tasks is None or all(isinstance(t, str) for t in self.stream.tasks)

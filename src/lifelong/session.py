@@ -62,17 +62,20 @@ class Session:
         self.method.after_task(task, rows)
         for seen in self.method.tasks:
             self.scores.set(t + 1, seen.name, evaluate_task(self.method, seen, self.ctx))
-        primary = self.scores.array(task.metric)[t + 1, : t + 1]
         if not self.ctx.is_main:
             return
+        own = [  # each task by its own metric: a stream may mix accuracy, F1 and EM
+            f"{seen.name} {seen.metric} {self.scores.array(seen.metric)[t + 1, self.scores.tasks.index(seen.name)]:.3f}"
+            for seen in self.method.tasks
+        ]
+        trained = f"loss {stats['loss']:.4f}" if stats["updates"] else "no training"
         log.info(
-            "stage %d/%s done in %.0fs (loss %.4f); %s per task: %s",
+            "stage %d/%s done in %.0fs (%s); %s",
             t + 1,
             task.name,
             time.time() - start,
-            stats["loss"],
-            task.metric,
-            " ".join(f"{v:.3f}" for v in primary),
+            trained,
+            ", ".join(own),
         )
 
     # ---- persistence -----------------------------------------------------------------------
@@ -102,7 +105,12 @@ class Session:
             model=self.config.model.name,
             seed=self.config.seed,
             reference=self.method.reference,
-            extra={"scenario": self.scenario, "status": status, "wall_time_s": round(wall_time, 1)},
+            extra={
+                "name": self.config.name or run_dir.name,
+                "scenario": self.scenario,
+                "status": status,
+                "wall_time_s": round(wall_time, 1),
+            },
         )
         write_status(run_dir, status)
         return metrics

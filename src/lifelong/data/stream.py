@@ -11,7 +11,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lifelong.data.benchmarks import (
     GENERATED,
@@ -133,6 +133,9 @@ class StreamConfig:
     max_dev: int | None = None
     max_eval: int | None = None
     seed: int = 0
+    # the split every score matrix is computed on: "dev" for model selection (test is then dropped,
+    # so it cannot be looked at), "test" for the reported numbers
+    eval_split: Literal["test", "dev"] = "test"
 
     def __post_init__(self) -> None:
         for name in ("max_train", "max_dev", "max_eval"):
@@ -156,6 +159,7 @@ class StreamConfig:
             "max_dev": self.max_dev,
             "max_eval": self.max_eval,
             "seed": self.seed,
+            **({"eval_split": "dev"} if self.eval_split == "dev" else {}),
         }
 
 
@@ -171,6 +175,8 @@ def _load_file_task(source: dict[str, Any], data_dir: Path | None) -> Task:
     source["labels"] = labels
     end_task = None
     if source.get("end_task"):
+        if source.get("eval_split") == "dev":  # selection runs never see the end task's test split either
+            source["end_task"] = {**source["end_task"], "eval_split": "dev"}
         end_task = load_task_from_source(source["end_task"], data_dir)
         source["end_task"] = end_task.source
     return Task(
@@ -208,9 +214,18 @@ def load_task_from_source(
             n_test=source.get("max_eval"),
         )
         task.source = source
-        return task
+        return _held_out(task)
     root = Path(data_dir).expanduser() if data_dir is not None else None
-    return _load_file_task(source, root)
+    return _held_out(_load_file_task(source, root))
+
+
+def _held_out(task: Task) -> Task:
+    """With ``eval_split: dev`` the test split is dropped, so selection runs cannot score on it."""
+    if task.source.get("eval_split") == "dev":
+        if not task.splits.get("dev"):
+            raise DataError(f"task {task.name!r}: stream.eval_split is dev, but the task has no dev split")
+        task.splits.pop("test", None)
+    return task
 
 
 def _select_names(bdef: Mapping[str, Any], cfg: StreamConfig) -> tuple[list[str], str | None]:
@@ -250,7 +265,11 @@ def _custom_path(raw: Any, data_dir: Path | None) -> Any:
     return str(p)
 
 
-def _custom_source(spec: Any, index: int, cfg: StreamConfig, data_dir: Path | None) -> dict[str, Any]:
+def _custom_source(
+    spec: Any, index: int, cfg: StreamConfig, data_dir: Path | None, capped: bool = True
+) -> dict[str, Any]:
+    """A custom task's source; an end task keeps its own sizes (the stream's caps are for the stream's
+    tasks, as in the packaged CPT benchmark)."""
     if isinstance(spec, str):
         raise ConfigError(
             f"stream.tasks[{index}] is the task name {spec!r} but no stream.benchmark is given; "
@@ -261,9 +280,10 @@ def _custom_source(spec: Any, index: int, cfg: StreamConfig, data_dir: Path | No
     if source.get("format") != "hf":
         source["path"] = _custom_path(source["path"], data_dir)
     if source.get("end_task"):
-        source["end_task"] = _custom_source(source["end_task"], index, cfg, data_dir)
+        source["end_task"] = _custom_source(source["end_task"], index, cfg, data_dir, capped=False)
     source.setdefault("kind", "classification")
-    source.update(cfg.caps())
+    if capped:
+        source.update(cfg.caps())
     return source
 
 

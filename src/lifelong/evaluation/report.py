@@ -19,6 +19,7 @@ from lifelong.errors import LifelongError
 from lifelong.evaluation import plots
 from lifelong.evaluation.metrics import check_matrix, gap_to_reference, summarize, transfer_against
 from lifelong.io import read_json, to_jsonable, write_json, write_text
+from lifelong.schema import read_mapping
 
 HEATMAP = "heatmap.png"
 CURVES = "task_curves.png"
@@ -209,9 +210,17 @@ def load_metrics(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 # ---- comparing runs -----------------------------------------------------------------------------
 def _labels(runs: list[dict[str, Any]]) -> list[str]:
-    """ "method", or "method (model)" when the runs use several models; the seed breaks remaining ties."""
+    """The run's own label (``name``) when it has one; else "method", or "method (model)" when the runs
+    use several models. The seed breaks remaining ties."""
     several_models = len({str(r.get("model")) for r in runs}) > 1
-    labels = [f"{r['method']} ({r.get('model')})" if several_models else str(r["method"]) for r in runs]
+    labels = [
+        str(r["name"])
+        if r.get("name")
+        else f"{r['method']} ({r.get('model')})"
+        if several_models
+        else str(r["method"])
+        for r in runs
+    ]
     if len(set(labels)) < len(labels):
         labels = [f"{label} [seed {r.get('seed')}]" for label, r in zip(labels, runs, strict=True)]
     return labels
@@ -237,6 +246,8 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> str:
     one_refs = [ref["method"] for r in runs if (ref := _reference(r, runs, ONE))]
     header += ["gap to MTL"] * has_mtl
     header += [f"transfer vs ONE ({', '.join(dict.fromkeys(one_refs))})"] * has_one
+    settings = _differing_settings(run_dirs)
+    header += ["settings that differ"] * bool(settings)
     rows = []
     for label, run in zip(_labels(runs), runs, strict=True):
         R = _matrix_of(run)
@@ -250,5 +261,30 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> str:
             ref = _reference(run, runs, ONE)
             gains = [g for g in transfer_against(R, _matrix_of(ref)) if not math.isnan(g)] if ref else []
             row.append(_pct(sum(gains) / len(gains) if gains else None))
+        if settings:
+            row.append(settings.pop(0))
         rows.append(row)
     return "\n".join(_table(header, rows)) + "\n"
+
+
+def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {prefix.rstrip("."): data}
+    return {k: v for key, value in data.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
+
+
+def _differing_settings(run_dirs: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """Per run, the config keys (from each folder's config.yaml) whose values differ between the runs,
+    so two runs of one method with different settings can be told apart; empty when nothing differs."""
+    configs = []
+    for d in run_dirs:
+        path = Path(d) if Path(d).is_dir() else Path(d).parent
+        if not (path / "config.yaml").is_file():
+            return []
+        configs.append(_flat(read_mapping(path / "config.yaml")))
+    keys = sorted(
+        {k for c in configs for k in c if len({repr(o.get(k)) for o in configs}) > 1} - {"name", "method"}
+    )
+    if not keys:
+        return []
+    return [", ".join(f"{k}={c.get(k)}" for k in keys) for c in configs]

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 
 from lifelong.data.task import Task
 from lifelong.methods.base import Method, MethodConfig, StepInfo, register_method
+from lifelong.methods.snapshots import overlap
 from lifelong.models.base import Row
 from lifelong.schema import AT_LEAST_1, FRACTION, NON_NEGATIVE
 
@@ -21,10 +22,9 @@ class EWCConfig(MethodConfig):
     ewc_lambda: Annotated[float, NON_NEGATIVE] = 1000.0  # strength of the penalty
     decay: Annotated[float, FRACTION] = 1.0  # online EWC's gamma: how much old importance is kept
     fisher_rows: Annotated[int, AT_LEAST_1] = 128  # training rows used for each Fisher estimate
-    fisher_batch: Annotated[int, AT_LEAST_1] = (
-        1  # 1 = the empirical Fisher (mean of per-example squared gradients);
-    )
-    # larger batches square a mean gradient, which underestimates importance by about the batch size
+    # 1 = the empirical Fisher (mean of per-example squared gradients); larger batches square a mean
+    # gradient, which underestimates importance by about the batch size
+    fisher_batch: Annotated[int, AT_LEAST_1] = 1
 
 
 @register_method("ewc")
@@ -47,11 +47,17 @@ class EWC(Method):
         penalty = output.loss.new_zeros(())
         for name, p in self._named().items():
             if name in self.fisher:
-                penalty = penalty + (self.fisher[name] * (p - self.anchor[name]).pow(2)).sum()
+                fisher, anchor = self.fisher[name], self.anchor[name]
+                if p.shape != fisher.shape:  # a head grown since: its old part is what earlier tasks used
+                    p = p[overlap(fisher.shape, p.shape)]
+                penalty = penalty + (fisher * (p - anchor).pow(2)).sum()
         return output.loss + 0.5 * self.config.ewc_lambda * penalty
 
     def after_task(self, task: Task, rows: list[Row]) -> None:
-        own = [r for r in rows if not r.get("replayed")][: self.config.fisher_rows]
+        own = [r for r in rows if not r.get("replayed")]
+        # a random sample, not the first rows: files are often sorted by label
+        pick = torch.Generator().manual_seed(self.ctx.seed + len(self.tasks))
+        own = [own[i] for i in torch.randperm(len(own), generator=pick)[: self.config.fisher_rows].tolist()]
         params = self._named()
         fisher = {n: torch.zeros_like(p) for n, p in params.items()}
         loader = DataLoader(own, batch_size=self.config.fisher_batch, collate_fn=self.learner.collate)
@@ -68,7 +74,11 @@ class EWC(Method):
             self.learner.zero_grad(set_to_none=True)
         for n, f in fisher.items():
             old = self.fisher.get(n)
-            self.fisher[n] = f if old is None or old.shape != f.shape else self.config.decay * old + f
+            if (
+                old is not None
+            ):  # online EWC: decayed old importance plus the new (a grown head keeps its old part's)
+                f[overlap(old.shape, f.shape)] += self.config.decay * old
+            self.fisher[n] = f
             self.anchor[n] = params[n].detach().clone()
 
     def state_dict(self) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from lifelong.data.task import Task
 from lifelong.methods.base import Method, MethodConfig, register_method
-from lifelong.methods.snapshots import restore, snapshot
+from lifelong.methods.snapshots import extend_initial, restore, snapshot
 from lifelong.models.base import Row
 
 
@@ -27,6 +27,10 @@ class Multitask(Method):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.initial = snapshot(self.learner)
+
+    def grow(self, task: Task) -> None:
+        super().grow(task)
+        extend_initial(self.initial, self.learner)  # heads restart from their first values too
 
     def before_task(self, task: Task, rows: list[Row]) -> list[Row]:
         if self.config.restart:

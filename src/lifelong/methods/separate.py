@@ -11,7 +11,7 @@ import torch
 
 from lifelong.data.task import Task
 from lifelong.methods.base import Method, register_method
-from lifelong.methods.snapshots import restore, snapshot
+from lifelong.methods.snapshots import extend_initial, restore, snapshot
 from lifelong.models.base import Row
 
 
@@ -20,11 +20,17 @@ class Separate(Method):
     """ONE: a fresh model per task from the initial weights; its own copy answers it (no forgetting, no transfer)."""
 
     reference = "one"
+    # choosing a task's own copy needs the task id: no class- or domain-incremental evaluation
+    scenarios = frozenset({"task"})
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.initial = snapshot(self.learner)
         self.per_task: dict[str, dict[str, torch.Tensor]] = {}
+
+    def grow(self, task: Task) -> None:
+        super().grow(task)
+        extend_initial(self.initial, self.learner)  # the new head starts fresh for every task
 
     def before_task(self, task: Task, rows: list[Row]) -> list[Row]:
         restore(self.learner, self.initial)

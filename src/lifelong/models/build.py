@@ -100,6 +100,7 @@ def _build_learner(
             spec.tokenizer,
             cfg.max_length,
             cfg.max_answer_length,
+            scenario,
             **settings,
         )
     if spec.family != "encoder":

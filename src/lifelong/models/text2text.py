@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lifelong.data.task import Example, Task
+from lifelong.data.task import Example, Scenario, Task
 from lifelong.models.base import Learner, LearnerOutput, Row
 
 ANS, EOS = "__ans__", "__eos__"
@@ -31,10 +31,17 @@ class CausalTextToText(Learner):
     kind = "text2text"
 
     def __init__(
-        self, lm: nn.Module, tokenizer, max_length: int, max_answer_length: int = 24, **settings: Any
+        self,
+        lm: nn.Module,
+        tokenizer,
+        max_length: int,
+        max_answer_length: int = 24,
+        scenario: Scenario = "task",
+        **settings: Any,
     ):
         super().__init__(tokenizer, max_length, **settings)
         self.lm = lm
+        self.scenario = scenario
         self.max_answer_length = max_answer_length
         # ANS starts as the line break where the tokenizer has one token for it: between a question
         # and its answer ANS plays the part a line break plays in plain text, so the pretrained LM
@@ -79,8 +86,18 @@ class CausalTextToText(Learner):
     # ---- data --------------------------------------------------------------------------------
     def prompt_text(self, task: Task, ex: Example) -> str:
         context = ex.text if ex.text_pair is None else f"{ex.text} {ex.text_pair}"
-        question = ex.question if ex.question is not None else (task.question or "")
-        return f"{context} {question}".strip()
+        return f"{context} {self.question(task, ex)}".strip()
+
+    def question(self, task: Task, ex: Example) -> str:
+        """The example's own question, else the task's. Class-incremental classification asks one
+        question naming every label learned so far: the task's own would name its labels, and so
+        tell the model which task it is answering."""
+        if ex.question is not None:
+            return ex.question
+        if self.scenario == "class" and task.kind == "classification":
+            labels = list(dict.fromkeys(label for t in self.task_specs for label in t.labels))
+            return f"Which is it: {', '.join(labels)}?"
+        return task.question or ""
 
     def prompt_ids(self, task: Task, examples: list[Example]) -> list[list[int]]:
         """Token ids of ``context question ANS``; a long context loses its end, the question is kept
@@ -92,7 +109,7 @@ class CausalTextToText(Learner):
         for ex, seq in zip(examples, ids, strict=True):
             if len(seq) > budget:
                 self.warn_truncation(len(seq))
-                question = ex.question if ex.question is not None else (task.question or "")
+                question = self.question(task, ex)
                 q = self.tokenizer(" " + question, add_special_tokens=False)["input_ids"] if question else []
                 q = q[len(q) - min(len(q), budget) :]
                 seq = seq[: budget - len(q)] + q

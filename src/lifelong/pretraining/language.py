@@ -183,18 +183,19 @@ def adapt_language(cfg: LanguageAdaptConfig) -> LanguageResult:
     final = curve.record_eval(0, evaluate()) if evaluate else None
     masked_lm = SparseMaskedLM(model)
     model.train()  # dropout as in pretraining; the frozen body still gets no updates
-    running, counted = 0.0, 0
+    running: torch.Tensor | float = 0.0  # a tensor sum: the loop syncs with the host only when it logs
+    counted = 0
     for step in tqdm(range(steps), desc=f"adapt-language {curve.name}"):
         batch = mask_batch(collator, batches(step))
         with autocast(cfg.bf16):
             loss = masked_lm(batch["input_ids"], batch["labels"])
         update(loss, trainable, optimizer, scheduler, cfg)
-        running += loss.item()
+        running = running + loss.detach().float()
         counted += 1
         done = step + 1
         if done % cfg.log_every == 0 or done == steps:
             curve.steps.append(done)
-            curve.mlm_loss.append(running / counted)
+            curve.mlm_loss.append(float(running) / counted)
             running, counted = 0.0, 0
         if evaluate and ((cfg.eval_every and done % cfg.eval_every == 0) or done == steps):
             final = curve.record_eval(done, evaluate())

@@ -82,7 +82,7 @@ class PretrainConfig(OptimConfig):
         None  # per episode; default: a tenth of an episode
     )
     # bookkeeping
-    checkpoint_every: Annotated[int, AT_LEAST_1] = 1000
+    checkpoint_every: Annotated[int, NON_NEGATIVE] = 1000  # 0 = no checkpoints
     keep_checkpoints: Annotated[int, AT_LEAST_1] = 2
     log_every: Annotated[int, AT_LEAST_1] = 50
     resume: bool = False
