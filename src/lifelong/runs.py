@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lifelong.config import RunConfig, load_config
+from lifelong.data.benchmarks import GENERATED
 from lifelong.data.files import resolve_data_dir
 from lifelong.data.loaders import load_inputs
 from lifelong.data.stream import Stream, StreamConfig, load_stream, load_task_from_source
@@ -50,8 +51,10 @@ def _before_any_training(session: Session, tasks: list[Task]) -> None:
         session.scores.set(0, task.name, evaluate_task(probe, task, session.ctx))
 
 
-def _data_dir(config: RunConfig, needed: bool) -> Path | None:
-    return resolve_data_dir(config.data_dir) if needed else None
+def _data_dir(config: RunConfig, benchmark: str | None) -> Path | None:
+    """The data directory a benchmark's files live in; generated benchmarks and custom specs need none
+    up front (a custom task's relative path is resolved when it is read)."""
+    return resolve_data_dir(config.data_dir) if benchmark is not None and benchmark not in GENERATED else None
 
 
 def run(
@@ -72,9 +75,7 @@ def run(
         check_run_dir(run_dir, resume)
         if resume:
             extended = check_resume_config(run_dir, config.to_dict(), allow_changes)
-    stream: Stream = load_stream(
-        config.stream, _data_dir(config, config.stream.benchmark not in (None, "builtin"))
-    )
+    stream: Stream = load_stream(config.stream, _data_dir(config, config.stream.benchmark))
     session = open_session(config, stream.tasks, stream.scenario, run_dir)
     done = 0
     if run_dir:
@@ -149,8 +150,10 @@ def open_learner(
     if data_dir is not None:
         config.data_dir = str(data_dir)
     if with_data:
-        needs_data = any(t["source"].get("benchmark") not in (None, "builtin") for t in progress["tasks"])
-        root = _data_dir(config, needs_data)
+        benchmarks = [
+            t["source"].get("benchmark") for t in progress["tasks"] if not t["source"].get("generator")
+        ]
+        root = _data_dir(config, next((b for b in benchmarks if b is not None), None))
         tasks = [
             load_task_from_source(spec["source"], root) if spec.get("source") else Task.from_spec(spec)
             for spec in progress["tasks"]
@@ -235,4 +238,4 @@ def resolve_task(ref: str, learner_dir: str | Path, data_dir: str | Path | None 
             max_eval=config.stream.max_eval,
             seed=config.stream.seed,
         )
-    return load_stream(stream_cfg, _data_dir(config, stream_cfg.benchmark not in (None, "builtin"))).tasks[0]
+    return load_stream(stream_cfg, _data_dir(config, stream_cfg.benchmark)).tasks[0]
