@@ -26,6 +26,7 @@ from _grid import RunGrid, grid_arguments, load_run, pct, report_table, write_ta
 
 METHODS = ["finetune", "ewc", "replay", "multitask", "adapter_ncl"]
 LAMBDAS = [100.0, 1000.0, 10000.0, 100000.0]
+DSC5 = ["tools_and_home_improvement", "pet_supplies", "office_products", "kindle_store", "movies_and_tv"]
 LR = {"adapter_ncl": 1e-3}  # plugins train alone: a larger lr (as in the CTR tables); the rest 1e-4
 STREAMS = {
     "dsc-domain": {
@@ -80,9 +81,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     grid_arguments(ap, "benchmarks/out/scenarios")
     ap.add_argument("--streams", nargs="+", default=list(STREAMS))
+    ap.add_argument("--methods", nargs="+", default=METHODS, help="a subset (e.g. to share the machine)")
+    ap.add_argument(
+        "--no-sweep", action="store_true", help="skip the EWC sweep (and ewc): another job runs it"
+    )
     args = ap.parse_args()
     grid = RunGrid(args.out, args.threads, args.dry_run)
-    lam, sweep_table = best_lambda(grid, args) if not args.tables_only else (1000.0, [])
+    no_sweep = args.tables_only or args.no_sweep
+    lam, sweep_table = best_lambda(grid, args) if not no_sweep else (1000.0, [])
     text = [
         "# Scenarios",
         "",
@@ -95,6 +101,8 @@ def main() -> None:
         for method in METHODS:
             key = f"{name}/{method}"
             extra = {"ewc_lambda": lam} if method == "ewc" else {}
+            if method not in args.methods or (method == "ewc" and args.no_sweep):
+                continue
             if not args.tables_only:
                 grid.run(key, config(STREAMS[name], method, args, **extra))
             keys.append(key)

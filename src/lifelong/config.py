@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lifelong.context import TrainingConfig
-from lifelong.data.stream import StreamConfig
+from lifelong.data.stream import StreamConfig, looks_like_path
 from lifelong.methods import METHODS
 from lifelong.methods.base import build_method_config
 from lifelong.models.build import ModelConfig
@@ -43,7 +43,9 @@ class RunConfig:
     name: str | None = None  # the run's label in reports (default: the run folder's name)
 
     def __post_init__(self) -> None:
-        named_tasks = self.stream.tasks is None or all(isinstance(t, str) for t in self.stream.tasks)
+        named_tasks = self.stream.tasks is None or all(
+            isinstance(t, str) and not looks_like_path(t) for t in self.stream.tasks
+        )
         if self.stream.benchmark is None and named_tasks:
             self.stream.benchmark = "builtin"  # task names without a benchmark: the built-in stream
         # the method's own keys are checked here, with the rest of the config, before anything runs

@@ -104,6 +104,15 @@ def _split_files(
             out[split] = path
         return out
     folder, root = resolve(str(raw))
+    if folder.is_file():  # one file: its split is given (``splits: [test]``) or is its name (test.jsonl)
+        given = list(spec.get("splits") or [])
+        split = given[0] if len(given) == 1 else folder.name.split(".")[0]
+        if split not in SPLITS:
+            raise DataError(
+                f"task {name!r}: path {folder} is a file; say which split it is (splits: [test]) or map "
+                f"splits to files (path: {{train: ..., test: ...}})"
+            )
+        return {split: folder}
     suffixes = FORMAT_SUFFIXES.get(fmt or "", ANY_SUFFIXES)
     wanted = list(spec.get("splits") or SPLITS)
     required = set(spec.get("splits") or ("train",))

@@ -21,7 +21,8 @@ from lifelong.data.benchmarks import (
     validate_task_spec,
 )
 from lifelong.data.files import env_data_dir, load_splits
-from lifelong.data.task import Example, Scenario, Task
+from lifelong.data.loaders import SUFFIX_FORMATS
+from lifelong.data.task import SPLITS, Example, Scenario, Task
 from lifelong.errors import ConfigError, DataError, UnknownNameError
 from lifelong.registry import Registry
 
@@ -219,6 +220,18 @@ def load_task_from_source(
     return _held_out(_load_file_task(source, root))
 
 
+def _checked(tasks: list[Task]) -> list[Task]:
+    """Every task of a stream can be trained and scored, checked before any training starts."""
+    for task in tasks:
+        where = task.source.get("path", task.source.get("benchmark", "built-in"))
+        if not task.splits.get("train"):
+            raise DataError(
+                f"task {task.name!r} has no train split (source: {where}); every task of a stream trains"
+            )
+        task.eval_split()  # a test or dev split to score on, else a DataError naming the task
+    return tasks
+
+
 def _held_out(task: Task) -> Task:
     """With ``eval_split: dev`` the test split is dropped, so selection runs cannot score on it."""
     if task.source.get("eval_split") == "dev":
@@ -233,11 +246,9 @@ def _select_names(bdef: Mapping[str, Any], cfg: StreamConfig) -> tuple[list[str]
     if cfg.tasks is not None:
         names = []
         for item in cfg.tasks:
-            if not isinstance(item, str):
-                raise ConfigError(
-                    f"with benchmark {bname!r}, stream.tasks must be task names; give custom task specs "
-                    f"without a benchmark"
-                )
+            if not isinstance(item, str) or looks_like_path(item):  # a custom spec mixed in
+                names.append(item)
+                continue
             if item not in bdef["tasks"]:
                 raise UnknownNameError(f"{bname} task", item, bdef["tasks"])
             names.append(item)
@@ -265,11 +276,24 @@ def _custom_path(raw: Any, data_dir: Path | None) -> Any:
     return str(p)
 
 
+def looks_like_path(item: Any) -> bool:
+    """A task given as a string that names files (a folder or a data file), not a benchmark task."""
+    if not isinstance(item, str):
+        return False
+    return "/" in item or "\\" in item or Path(item).suffix.lower() in SUFFIX_FORMATS or Path(item).exists()
+
+
 def _custom_source(
     spec: Any, index: int, cfg: StreamConfig, data_dir: Path | None, capped: bool = True
 ) -> dict[str, Any]:
     """A custom task's source; an end task keeps its own sizes (the stream's caps are for the stream's
-    tasks, as in the packaged CPT benchmark)."""
+    tasks, as in the packaged CPT benchmark). A path string is a classification task named after it."""
+    if looks_like_path(spec):
+        path = Path(spec)
+        spec = {
+            "name": path.parent.name if path.name.split(".")[0] in SPLITS else path.name.split(".")[0],
+            "path": spec,
+        }
     if isinstance(spec, str):
         raise ConfigError(
             f"stream.tasks[{index}] is the task name {spec!r} but no stream.benchmark is given; "
@@ -299,14 +323,17 @@ def load_stream(
     root = Path(data_dir).expanduser() if data_dir is not None else None
     if cfg.benchmark is None and cfg.tasks is not None:
         sources = [_custom_source(spec, i, cfg, root) for i, spec in enumerate(cfg.tasks)]
-        tasks = [load_task_from_source(s, root, generated) for s in sources]
+        tasks = _checked([load_task_from_source(s, root, generated) for s in sources])
         return Stream(name="custom", tasks=tasks, scenario=cfg.scenario or "task")  # type: ignore[arg-type]
     bdef = load_benchmark_def(cfg.benchmark or "builtin", generated)
     names, order = _select_names(bdef, cfg)
     tasks = []
-    for name in names:
-        if bdef["generator"]:
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or looks_like_path(name):  # a custom task in a benchmark's stream
+            tasks.append(load_task_from_source(_custom_source(name, i, cfg, root), root, generated))
+        elif bdef["generator"]:
             source: dict[str, Any] = {"generator": bdef["generator"], "name": name, **cfg.caps()}
+            tasks.append(load_task_from_source(source, root, generated))
         else:
             source = {
                 "name": name,
@@ -314,6 +341,7 @@ def load_stream(
                 "benchmark": bdef["name"],
                 **cfg.caps(),
             }
-        tasks.append(load_task_from_source(source, root, generated))
+            tasks.append(load_task_from_source(source, root, generated))
+    tasks = _checked(tasks)
     stream_name = f"{bdef['name']}:{order}" if order else bdef["name"]
     return Stream(name=stream_name, tasks=tasks, scenario=cfg.scenario or bdef["scenario"])  # type: ignore[arg-type]

@@ -1,0 +1,101 @@
+"""Bringing your own data: paths that do what users mean, streams that mix a benchmark's tasks with
+custom ones, and every task checked before any training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lifelong.cli import main
+from lifelong.config import load_config
+from lifelong.data.stream import load_stream
+from lifelong.errors import DataError
+
+ROWS = [
+    {"text": f"{w} film number {i}", "label": "pos" if w == "good" else "neg"}
+    for i in range(6)
+    for w in ("good", "bad")
+]
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    for split in ("train", "test"):
+        _write(tmp_path / "reviews" / f"{split}.jsonl", ROWS)
+    return tmp_path / "reviews"
+
+
+def test_a_path_string_is_a_task_named_after_its_folder(folder: Path) -> None:
+    config = load_config(None, [f"stream.tasks=[{folder}]"])
+    assert config.stream.benchmark is None  # not silently the built-in stream
+    (task,) = load_stream(config.stream).tasks
+    assert task.name == "reviews" and len(task.split("train")) == 12 and task.labels == ("neg", "pos")
+
+
+def test_a_file_path_is_the_split_it_is_named_after_or_the_one_given(folder: Path, tmp_path: Path) -> None:
+    spec = {"name": "r", "path": {"train": str(folder / "train.jsonl"), "test": str(folder / "test.jsonl")}}
+    spec_file = {"name": "probe", "path": str(folder / "test.jsonl")}
+    config = load_config(None, [f"stream.tasks={json.dumps([spec])}"])
+    assert set(load_stream(config.stream).tasks[0].splits) == {"train", "test"}
+    train_only = {
+        "name": "t",
+        "path": str(folder / "train.jsonl"),
+    }  # a file named train.jsonl: the train split
+    with pytest.raises(DataError, match="'t' has no non-empty test or dev split"):
+        load_stream(load_config(None, [f"stream.tasks={json.dumps([train_only])}"]).stream)
+    other = _write(tmp_path / "other.jsonl", ROWS)
+    bad = load_config(None, [f"stream.tasks={json.dumps([{'name': 'o', 'path': str(other)}])}"])
+    with pytest.raises(DataError, match="is a file; say which split"):
+        load_stream(bad.stream)
+    # a file holding only a test split cannot be trained: refused before any training, naming it
+    only_test = load_config(None, [f"stream.tasks={json.dumps([spec_file])}"])
+    with pytest.raises(DataError, match="'probe' has no train split"):
+        load_stream(only_test.stream)
+
+
+def test_streams_mix_benchmark_tasks_and_custom_specs(folder: Path, tmp_path: Path, capsys) -> None:
+    spec = {"name": "mine", "path": str(folder), "labels": ["neg", "pos"]}
+    overrides = [
+        "stream.benchmark=builtin",
+        f"stream.tasks={json.dumps(['topic', spec, str(folder)])}",
+        "stream.max_train=8",
+        "stream.max_eval=4",
+    ]
+    with pytest.raises(
+        Exception, match="appears twice"
+    ):  # 'mine' and 'reviews' are fine; reviews twice is not
+        load_stream(
+            load_config(
+                None, [*overrides[:1], f"stream.tasks={json.dumps([str(folder), str(folder)])}"]
+            ).stream
+        )
+    tasks = load_stream(load_config(None, overrides).stream).tasks
+    assert [t.name for t in tasks] == ["topic", "mine", "reviews"]
+    assert len(tasks[1].split("train")) == 8  # the stream's caps apply to custom tasks too
+    out = tmp_path / "run"
+    argv = ["run", "--out", str(out), "--set", "model.name=tiny-bert", "--set", "training.epochs=1"]
+    assert main([*argv, *sum((["--set", o] for o in overrides), [])]) == 0
+    assert json.loads((out / "metrics.json").read_text())["tasks"] == ["topic", "mine", "reviews"]
+
+
+def test_a_corpus_tasks_end_task_keeps_its_own_size(folder: Path) -> None:
+    spec = {
+        "name": "corp",
+        "kind": "corpus",
+        "path": str(folder),
+        "end_task": {"name": "corp-end", "path": str(folder), "labels": ["neg", "pos"]},
+    }
+    config = load_config(
+        None, [f"stream.tasks={json.dumps([spec])}", "stream.max_train=4", "stream.max_eval=2"]
+    )
+    (task,) = load_stream(config.stream).tasks
+    assert len(task.split("train")) == 4
+    assert len(task.end_task.split("train")) == 12 and len(task.end_task.split("test")) == 12
