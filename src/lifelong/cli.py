@@ -86,7 +86,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from lifelong.data.benchmarks import list_benchmarks
+    from lifelong.data.benchmarks import TASK_SPEC, list_benchmarks
+
+    if args.spec:
+        print("task spec (stream.tasks: [{name, path, ...}] or a benchmark YAML's tasks):")
+        for key, meaning in TASK_SPEC.items():
+            print(f"  {key:12s} {meaning}")
+        return 0
     from lifelong.methods import METHODS
     from lifelong.models.presets import PRESET_INFO
 
@@ -193,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", nargs="+")
     p.set_defaults(func=_cmd_report)
 
-    p = sub.add_parser("list", help="methods, benchmarks and model presets")
+    p = sub.add_parser("list", help="methods, benchmarks and model presets (--spec: the task spec)")
+    p.add_argument("--spec", action="store_true", help="the keys of a custom task spec, with their meaning")
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("learn", help="add tasks to a saved learner (a run folder)")

@@ -36,23 +36,26 @@ FIELD_KEYS = ("text", "text_pair", "aspect", "label", "question", "answers", "id
 TOP_KEYS = frozenset(
     {"name", "description", "citation", "scenario", "default_order", "orders", "tasks", "defaults"}
 )
-TASK_KEYS = frozenset(
-    {
-        "kind",
-        "path",
-        "format",
-        "fields",
-        "columns",
-        "labels",
-        "question",
-        "metric",
-        "label_map",
-        "splits",
-        "hf_config",
-        "end_task",
-        "description",
-    }
-)
+# The task spec: every key a task may have (in a benchmark YAML, or in stream.tasks), and what it means.
+# `lifelong list --spec` prints this; the README shows one example per kind.
+TASK_SPEC = {
+    "name": "the task's name (stream.tasks only; a benchmark's tasks are named by their key)",
+    "kind": "classification (default) | qa | corpus | dst",
+    "path": "a folder with train/dev/test files, one file (its split from its name, or `splits: [test]`), "
+    "or a mapping split -> file; relative paths are under the data directory",
+    "format": "jsonl | csv | tsv | json | txt | squad | woz | hf (default: from the file suffix)",
+    "fields": "example field -> file column (fields: text, text_pair, aspect, label, question, answers, id)",
+    "columns": "column names of a headerless CSV/TSV file",
+    "labels": "the label set, in output order (default: the labels found in the first split read)",
+    "label_map": "file value -> label name (e.g. {1: positive, 0: negative})",
+    "question": "the question a text-to-text model is asked (classification cast to QA)",
+    "metric": "the task's primary metric (default: accuracy; f1 for qa, perplexity for corpus, ds_em for dst)",
+    "splits": "which splits to read (default train, dev, test; for format hf: split -> hub split name)",
+    "hf_config": "the dataset configuration of a Hugging Face dataset (format hf)",
+    "end_task": "corpus tasks: a labelled task spec that scores the domain by fine-tuning a copy",
+    "description": "free text",
+}
+TASK_KEYS = frozenset(TASK_SPEC) - {"name"}
 # A custom task spec in a stream config also names itself.
 CUSTOM_TASK_KEYS = TASK_KEYS | {"name"}
 
