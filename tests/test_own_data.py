@@ -99,3 +99,12 @@ def test_a_corpus_tasks_end_task_keeps_its_own_size(folder: Path) -> None:
     (task,) = load_stream(config.stream).tasks
     assert len(task.split("train")) == 4
     assert len(task.end_task.split("train")) == 12 and len(task.end_task.split("test")) == 12
+
+
+def test_row_ranges_carve_splits_from_one_file(tmp_path: Path) -> None:
+    whole = _write(tmp_path / "all.jsonl", ROWS)
+    spec = {"name": "carved", "path": {"train": f"{whole}[:8]", "test": f"{whole}[8:]"}}
+    (task,) = load_stream(load_config(None, [f"stream.tasks={json.dumps([spec])}"]).stream).tasks
+    assert [ex.text for ex in task.split("train")] == [r["text"] for r in ROWS[:8]]
+    assert [ex.text for ex in task.split("test")] == [r["text"] for r in ROWS[8:]]
+    assert task.source["path"]["train"].endswith("all.jsonl[:8]")

@@ -282,7 +282,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--cases", default="minilm,smollm2,generation,af", help="comma-separated subset")
     ap.add_argument("--seq-len", type=int, default=128)
-    ap.add_argument("--methods", default=None, help="only these methods of the training cases (comma-separated)")
+    ap.add_argument(
+        "--methods", default=None, help="only these methods of the training cases (comma-separated)"
+    )
     ap.add_argument("--batch", type=int, default=None, help="batch size of every training case")
     ap.add_argument(
         "--data", default=None, help="data root for the pretraining case (default $LIFELONG_DATA)"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lifelong.data.hub import load_hf
-from lifelong.data.loaders import SUFFIX_FORMATS, infer_format, load_examples, load_squad
+from lifelong.data.loaders import SUFFIX_FORMATS, infer_format, load_examples, load_squad, split_row_range
 from lifelong.data.task import SPLITS, Example
 from lifelong.data.woz import load_woz
 from lifelong.errors import DataError
@@ -75,8 +75,9 @@ def _root(data_dir: Path | None) -> Path:
 
 def _split_files(
     name: str, spec: Mapping[str, Any], fmt: str | None, data_dir: Path | None
-) -> dict[str, Path]:
-    """Split -> existing file, from a folder (train/dev/test.<suffix>) or an explicit split -> file map."""
+) -> dict[str, tuple[Path, slice]]:
+    """Split -> (existing file, its rows), from a folder (train/dev/test.<suffix>), one file, or an
+    explicit split -> file map; a file may name a row range, ``file.jsonl[a:b]`` (rows a..b-1)."""
     raw = spec["path"]
 
     def resolve(rel: str) -> tuple[Path, Path | None]:
@@ -98,12 +99,14 @@ def _split_files(
     if isinstance(raw, Mapping):
         out = {}
         for split, rel in raw.items():
-            path, root = resolve(str(rel))
+            file, rows = split_row_range(str(rel))
+            path, root = resolve(str(file))
             if not path.is_file():
                 raise missing([path], root)
-            out[split] = path
+            out[split] = (path, rows)
         return out
-    folder, root = resolve(str(raw))
+    file, rows = split_row_range(str(raw))
+    folder, root = resolve(str(file))
     if folder.is_file():  # one file: its split is given (``splits: [test]``) or is its name (test.jsonl)
         given = list(spec.get("splits") or [])
         split = given[0] if len(given) == 1 else folder.name.split(".")[0]
@@ -112,7 +115,7 @@ def _split_files(
                 f"task {name!r}: path {folder} is a file; say which split it is (splits: [test]) or map "
                 f"splits to files (path: {{train: ..., test: ...}})"
             )
-        return {split: folder}
+        return {split: (folder, rows)}
     suffixes = FORMAT_SUFFIXES.get(fmt or "", ANY_SUFFIXES)
     wanted = list(spec.get("splits") or SPLITS)
     required = set(spec.get("splits") or ("train",))
@@ -121,7 +124,7 @@ def _split_files(
         tried = [folder / f"{split}{suffix}" for suffix in suffixes]
         found = next((p for p in tried if p.is_file()), None)
         if found is not None:
-            out[split] = found
+            out[split] = (found, slice(None))
         elif split in required:
             raise missing(tried, root)
     if not spec.get("splits") and "dev" not in out and "test" not in out:
@@ -199,8 +202,12 @@ def load_splits(
     files = _split_files(name, spec, spec.get("format"), data_dir)
     ordered = sorted(files, key=lambda s: SPLITS.index(s) if s in SPLITS else len(SPLITS))
     for split in ordered:
-        rows = _read_split(name, spec, files[split], labels)
-        splits[split], where[split] = rows, str(files[split])
+        path, part = files[split]
+        rows = _read_split(name, spec, path, labels)[part]
+        splits[split], where[split] = (
+            rows,
+            f"{path}" + ("" if part == slice(None) else f"[{part.start or ''}:{part.stop or ''}]"),
+        )
         # Without declared labels, the first split read (train when present) defines the label set.
         if labels is None and kind == "classification":
             labels = sorted({ex.label for ex in rows if ex.label is not None})

@@ -77,14 +77,22 @@ class LearnerOutput:
 class Learner(nn.Module, ABC):
     kind: str = "base"
 
-    def __init__(self, tokenizer: Any, max_length: int, *, bf16: bool = True, eval_batch_size: int = 64):
+    def __init__(
+        self,
+        tokenizer: Any,
+        max_length: int,
+        *,
+        bf16: bool = True,
+        eval_batch_size: int = 64,
+        warn_once: WarnOnce | None = None,
+    ):
         super().__init__()
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.bf16 = bf16  # bf16 autocast for training, evaluation and generation
         self.eval_batch_size = eval_batch_size
         self.task_specs: list[Task] = []
-        self.warn_once = WarnOnce()
+        self.warn_once = warn_once or WarnOnce()  # shared with the learners built from this one
 
     # structure
     def grow(self, task: Task) -> None:

@@ -18,6 +18,7 @@ import torch
 from lifelong.data.stream import subsample
 from lifelong.data.task import Example, Task
 from lifelong.evaluation.scoring import score_task
+from lifelong.models.base import WarnOnce
 from lifelong.models.classifier import EncoderClassifier
 from lifelong.models.plugins import plugins
 from lifelong.optim import OptimConfig, ParamGroup, build_optimizer, clip_gradients
@@ -64,13 +65,20 @@ def few_shot_sample(task: Task, examples: list[Example], cfg: EndTaskConfig) -> 
 
 
 def finetune_end_task(
-    encoder: Any, tokenizer: Any, max_length: int, task: Task, cfg: EndTaskConfig
+    encoder: Any,
+    tokenizer: Any,
+    max_length: int,
+    task: Task,
+    cfg: EndTaskConfig,
+    warn_once: WarnOnce | None = None,
 ) -> dict[str, float]:
     """Fine-tune ``encoder`` (modified in place: pass a copy) on ``task``; its test scores."""
     device = next(encoder.parameters()).device
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(cfg.seed)  # same head and batch order at every stage: differences are the encoder's
-        clf = EncoderClassifier(encoder, tokenizer, "task", max_length, cfg.pooling, bf16=cfg.bf16)
+        clf = EncoderClassifier(
+            encoder, tokenizer, "task", max_length, cfg.pooling, bf16=cfg.bf16, warn_once=warn_once
+        )
         clf.grow(task)
         if cfg.freeze_backbone:
             keep = {id(p) for plugin in plugins(encoder) for p in plugin.parameters()}

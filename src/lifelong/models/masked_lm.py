@@ -192,7 +192,12 @@ class MaskedLMLearner(Learner):
             encoder = copy.deepcopy(self.encoder)  # the post-trained model itself is never touched
             scores.update(
                 finetune_end_task(
-                    encoder, self.tokenizer, self.max_length, task.end_task, self.end_task_config
+                    encoder,
+                    self.tokenizer,
+                    self.max_length,
+                    task.end_task,
+                    self.end_task_config,
+                    self.warn_once,
                 )
             )
         return scores
