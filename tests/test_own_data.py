@@ -108,3 +108,44 @@ def test_row_ranges_carve_splits_from_one_file(tmp_path: Path) -> None:
     assert [ex.text for ex in task.split("train")] == [r["text"] for r in ROWS[:8]]
     assert [ex.text for ex in task.split("test")] == [r["text"] for r in ROWS[8:]]
     assert task.source["path"]["train"].endswith("all.jsonl[:8]")
+
+
+def _squad(path: Path) -> Path:
+    qas = [
+        {"id": str(i), "question": "Who found the kite?", "answers": [{"text": name, "answer_start": 0}]}
+        for i, name in enumerate(["Anna", "Ben", "Cleo"])
+    ]
+    paragraphs = [{"context": f"{q['answers'][0]['text']} found the kite.", "qas": [q]} for q in qas]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"data": [{"title": "kites", "paragraphs": paragraphs}]}))
+    return path
+
+
+def test_an_eval_only_squad_file_is_scored_at_every_stage_and_never_trained(tmp_path: Path, capsys) -> None:
+    probe = {
+        "name": "mlqa",
+        "kind": "qa",
+        "path": str(_squad(tmp_path / "mlqa" / "test.json")),
+        "eval_only": True,
+    }
+    overrides = [
+        "model.name=tiny-gpt2",
+        "model.max_answer_length=4",
+        "stream.benchmark=builtin",
+        f"stream.tasks={json.dumps(['topic', 'sentiment', probe])}",
+        "stream.max_train=16",
+        "stream.max_eval=4",
+        "training.epochs=1",
+    ]
+    out = tmp_path / "run"
+    assert main(["run", "--out", str(out), *sum((["--set", o] for o in overrides), [])]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["tasks"] == ["topic", "sentiment"]  # trained tasks only in the matrix
+    scores = metrics["probes"]["mlqa"]["scores"]
+    assert metrics["probes"]["mlqa"]["metric"] == "f1" and len(scores) == 3  # before, after 1, after 2
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert "Evaluation-only tasks" in (out / "report.md").read_text()
+    # a task-incremental classifier has no head for a task it never trained: refused before any folder
+    classifier = [o.replace("tiny-gpt2", "tiny-bert") for o in overrides]
+    assert main(["run", "--out", str(tmp_path / "r2"), *sum((["--set", o] for o in classifier), [])]) == 2
+    assert "eval_only" in capsys.readouterr().err and not (tmp_path / "r2").exists()

@@ -77,22 +77,25 @@ def run(
             extended = check_resume_config(run_dir, config.to_dict(), allow_changes)
     stream: Stream = load_stream(config.stream, _data_dir(config, config.stream.benchmark))
     session = open_session(config, stream.tasks, stream.scenario, run_dir)
+    trained = [t for t in stream.tasks if not t.eval_only]
+    session.add_probes([t for t in stream.tasks if t.eval_only])
     done = 0
     if run_dir:
         create_run_dir(run_dir)
     if resume and run_dir and (progress := read_progress(run_dir)):
         saved = [t["name"] for t in progress["tasks"]]
-        expected = [t.name for t in stream.tasks[: len(saved)]]
+        expected = [t.name for t in trained[: len(saved)]]
         if saved != expected:
             raise LifelongError(
                 f"--resume: {run_dir} was trained on {saved}, but the config's stream starts with {expected}"
             )
-        for task in stream.tasks[: len(saved)]:
+        for task in trained[: len(saved)]:
             session.method.grow(task)
         load_weights(run_dir, session.method)
         session.scores = ScoreMatrices.from_json(progress["scores"])
+        session.probe_scores = progress.get("probes", {})
         done = len(saved)
-        log.info("resuming %s after %d of %d tasks", run_dir, done, len(stream.tasks))
+        log.info("resuming %s after %d of %d tasks", run_dir, done, len(trained))
     if run_dir and session.ctx.is_main:
         if not resume or extended or allow_changes:  # config.yaml always shows what the run trains with
             write_yaml(run_dir / CONFIG, config.to_dict())
@@ -100,10 +103,11 @@ def run(
                 run_dir / "environment.json",
                 {**environment(), "seed": config.seed, "processes": session.ctx.accelerator.num_processes},
             )
-        write_status(run_dir, "running", completed_tasks=done, total_tasks=len(stream.tasks))
+        write_status(run_dir, "running", completed_tasks=done, total_tasks=len(trained))
     if done == 0:
-        _before_any_training(session, stream.tasks)
-    for task in stream.tasks[done:]:
+        _before_any_training(session, trained)
+        session.score_probes(0)
+    for task in trained[done:]:
         session.learn_task(task)
         if run_dir:
             session.checkpoint(run_dir)
@@ -112,12 +116,12 @@ def run(
                     run_dir,
                     "running",
                     completed_tasks=len(session.method.tasks),
-                    total_tasks=len(stream.tasks),
+                    total_tasks=len(trained),
                 )
     session.ctx.accelerator.end_training()
     if run_dir:
         return session.write_results(run_dir, "complete", time.time() - start) or {}
-    primary, matrices = primary_matrices(session.scores, stream.tasks)
+    primary, matrices = primary_matrices(session.scores, trained)
     return {
         "tasks": session.scores.tasks,
         "primary_metric": primary,

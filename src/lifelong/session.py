@@ -9,7 +9,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from accelerate.utils import is_tensorboard_available, is_wandb_available, set_s
 from lifelong.config import RunConfig
 from lifelong.context import RunContext, make_accelerator
 from lifelong.data.task import Task
-from lifelong.errors import LifelongError
+from lifelong.errors import ConfigError, LifelongError
 from lifelong.evaluation.matrices import ScoreMatrices
 from lifelong.evaluation.report import write_run_results
 from lifelong.methods import METHODS
@@ -46,6 +46,33 @@ class Session:
     ctx: RunContext
     scores: ScoreMatrices
     scenario: str
+    probes: list[Task] = field(default_factory=list)  # eval_only tasks: scored at every stage, never trained
+    probe_scores: dict[str, list[dict[str, float]]] = field(
+        default_factory=dict
+    )  # name -> one entry per stage
+
+    def add_probes(self, probes: list[Task]) -> None:
+        """Give the learner the probes' structure (they are answered, never trained)."""
+        if probes and not self.method.answers_unseen_tasks:
+            raise ConfigError(
+                f"method {self.method.name!r} answers a task with that task's own trained parts, so it cannot "
+                f"score eval_only tasks ({', '.join(p.name for p in probes)})"
+            )
+        if probes and self.method.learner.kind == "classifier" and self.scenario != "domain":
+            raise ConfigError(
+                "eval_only tasks need a model that can answer a task it never trained on: a text2text model, "
+                "or one shared classification head (the domain-incremental scenario)"
+            )
+        for probe in probes:
+            self.method.learner.grow(probe)
+        self.probes = probes
+
+    def score_probes(self, stage: int) -> None:
+        """Row ``stage`` of every probe's scores (0 = before any training)."""
+        for probe in self.probes:
+            rows = self.probe_scores.setdefault(probe.name, [])
+            del rows[stage:]  # a resumed stage is scored again, not appended twice
+            rows.append(evaluate_task(self.method, probe, self.ctx))
 
     # ---- one task --------------------------------------------------------------------------
     def learn_task(self, task: Task) -> None:
@@ -62,6 +89,7 @@ class Session:
         self.method.after_task(task, rows)
         for seen in self.method.tasks:
             self.scores.set(t + 1, seen.name, evaluate_task(self.method, seen, self.ctx))
+        self.score_probes(t + 1)
         if not self.ctx.is_main:
             return
         own = [  # each task by its own metric: a stream may mix accuracy, F1 and EM
@@ -84,7 +112,17 @@ class Session:
             "tasks": [t.spec() for t in self.method.tasks],
             "scores": self.scores.to_json(),
             "scenario": self.scenario,
+            "probes": self.probe_scores,
             **(extra or {}),
+        }
+
+    def _probe_table(self) -> dict[str, dict[str, Any]]:
+        return {
+            p.name: {
+                "metric": p.metric,
+                "scores": [row.get(p.metric) for row in self.probe_scores.get(p.name, [])],
+            }
+            for p in self.probes
         }
 
     def checkpoint(self, run_dir: Path) -> None:
@@ -110,6 +148,7 @@ class Session:
                 "scenario": self.scenario,
                 "status": status,
                 "wall_time_s": round(wall_time, 1),
+                **({"probes": self._probe_table()} if self.probes else {}),
             },
         )
         write_status(run_dir, status)

@@ -53,6 +53,7 @@ TASK_SPEC = {
     "splits": "which splits to read (default train, dev, test; for format hf: split -> hub split name)",
     "hf_config": "the dataset configuration of a Hugging Face dataset (format hf)",
     "end_task": "corpus tasks: a labelled task spec that scores the domain by fine-tuning a copy",
+    "eval_only": "true: a held-out probe, scored at every stage and never trained (needs a test or dev split only)",
     "description": "free text",
 }
 TASK_KEYS = frozenset(TASK_SPEC) - {"name"}
@@ -132,6 +133,8 @@ def validate_task_spec(
     label_map = spec.get("label_map")
     if label_map is not None and not isinstance(label_map, dict):
         raise ConfigError(f"{where}: 'label_map' must be a mapping file value -> label")
+    if "eval_only" in spec and not isinstance(spec["eval_only"], bool):
+        raise ConfigError(f"{where}: 'eval_only' must be true or false")
     if spec.get("end_task") is not None:
         validate_task_spec(spec["end_task"], f"{where}: end_task", custom=True)
     return spec

@@ -222,9 +222,11 @@ def load_task_from_source(
 
 def _checked(tasks: list[Task]) -> list[Task]:
     """Every task of a stream can be trained and scored, checked before any training starts."""
+    if all(task.eval_only for task in tasks):
+        raise ConfigError("every task of the stream is eval_only: there is nothing to train on")
     for task in tasks:
         where = task.source.get("path", task.source.get("benchmark", "built-in"))
-        if not task.splits.get("train"):
+        if not task.eval_only and not task.splits.get("train"):
             raise DataError(
                 f"task {task.name!r} has no train split (source: {where}); every task of a stream trains"
             )

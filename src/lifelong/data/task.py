@@ -54,6 +54,11 @@ class Task:
     source: dict[str, Any] = field(default_factory=dict)
     end_task: Task | None = None
 
+    @property
+    def eval_only(self) -> bool:
+        """A held-out probe: scored at every stage, never trained."""
+        return bool(self.source.get("eval_only"))
+
     def split(self, name: str) -> list[Example]:
         """A split that must exist and be non-empty."""
         rows = self.splits.get(name)

@@ -111,6 +111,14 @@ def _report_md(metrics: dict[str, Any], matrices: dict[str, np.ndarray]) -> str:
             lines += _summary_table(metrics["summaries"][name])
             lines += [""]
             lines += _matrix_table(matrices[name], tasks)
+    probes = metrics.get("probes") or {}
+    if probes:
+        lines += ["", "## Evaluation-only tasks (%)", "", "Scored after every stage, never trained.", ""]
+        stages = ["before", *tasks]
+        names = list(probes)
+        header = ["after \\ on", *(f"{n} ({probes[n]['metric']})" for n in names)]
+        rows = [[stage, *(_pct(_at(probes[n]["scores"], i)) for n in names)] for i, stage in enumerate(stages)]
+        lines += _table(header, rows)
     lines += [
         "",
         "## Plots",
@@ -121,6 +129,10 @@ def _report_md(metrics: dict[str, Any], matrices: dict[str, np.ndarray]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _at(values: list[Any], i: int) -> Any:
+    return values[i] if i < len(values) else None
 
 
 def _scalar(v: Any) -> bool:

@@ -67,6 +67,9 @@ class Method:
     # the role this method plays in comparisons: "upper_bound" (joint training, MTL), "one" (an
     # independent model per task) or None; written to metrics.json and read by the report
     reference: ClassVar[str | None] = None
+    # whether the model can answer a task it never trained on (eval_only probes); False for methods
+    # that answer with a task's own trained parts (plugins, per-task copies)
+    answers_unseen_tasks: ClassVar[bool] = True
 
     def __init__(self, learner: Learner, config: MethodConfig, ctx: RunContext):
         check(config, "method_args.")  # ranges hold for a config built in Python too

@@ -35,6 +35,7 @@ class PluginMethod(Method):
     """Subclasses say which plugin goes at each site (``make_plugin``) and add their own hooks."""
 
     config_class = PluginConfig
+    answers_unseen_tasks = False
     scenarios = frozenset({"task"})
     learner_kinds = frozenset({"classifier", "mlm"})
 

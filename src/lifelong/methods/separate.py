@@ -22,6 +22,7 @@ class Separate(Method):
     reference = "one"
     # choosing a task's own copy needs the task id: no class- or domain-incremental evaluation
     scenarios = frozenset({"task"})
+    answers_unseen_tasks = False
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
