@@ -149,3 +149,13 @@ def test_an_eval_only_squad_file_is_scored_at_every_stage_and_never_trained(tmp_
     classifier = [o.replace("tiny-gpt2", "tiny-bert") for o in overrides]
     assert main(["run", "--out", str(tmp_path / "r2"), *sum((["--set", o] for o in classifier), [])]) == 2
     assert "eval_only" in capsys.readouterr().err and not (tmp_path / "r2").exists()
+
+
+def test_fractions_carve_test_and_dev_from_train_deterministically(tmp_path: Path) -> None:
+    _write(tmp_path / "only" / "train.jsonl", ROWS)
+    spec = {"name": "only", "path": str(tmp_path / "only"), "test_fraction": 0.25, "dev_fraction": 0.25}
+    config = load_config(None, [f"stream.tasks={json.dumps([spec])}"])
+    a, b = load_stream(config.stream).tasks[0], load_stream(config.stream).tasks[0]
+    assert (len(a.split("train")), len(a.split("test")), len(a.split("dev"))) == (6, 3, 3)
+    assert a.split("test") == b.split("test") and a.split("dev") == b.split("dev")
+    assert not {ex.text for ex in a.split("test")} & {ex.text for ex in a.split("train")}

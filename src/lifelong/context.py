@@ -11,13 +11,16 @@ from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs
 
 from lifelong.optim import OptimConfig
-from lifelong.schema import AT_LEAST_1
+from lifelong.schema import AT_LEAST_1, POSITIVE
 
 
 @dataclass
 class TrainingConfig(OptimConfig):
     """How each task is trained: the shared optimisation block plus the loop's own settings."""
 
+    lr: Annotated[float, POSITIVE] = (
+        1e-4  # full fine-tuning of a pretrained model (plugin-only training: 1e-3)
+    )
     epochs: Annotated[int, AT_LEAST_1] = 3
     batch_size: Annotated[int, AT_LEAST_1] = 16  # global, across processes
     eval_batch_size: Annotated[int, AT_LEAST_1] = 64

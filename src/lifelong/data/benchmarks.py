@@ -53,6 +53,8 @@ TASK_SPEC = {
     "splits": "which splits to read (default train, dev, test; for format hf: split -> hub split name)",
     "hf_config": "the dataset configuration of a Hugging Face dataset (format hf)",
     "end_task": "corpus tasks: a labelled task spec that scores the domain by fine-tuning a copy",
+    "test_fraction": "carve this share of the train rows into the test split (seeded by the task name)",
+    "dev_fraction": "carve this share of the train rows into the dev split (seeded by the task name)",
     "eval_only": "true: a held-out probe, scored at every stage and never trained (needs a test or dev split only)",
     "description": "free text",
 }
@@ -133,6 +135,12 @@ def validate_task_spec(
     label_map = spec.get("label_map")
     if label_map is not None and not isinstance(label_map, dict):
         raise ConfigError(f"{where}: 'label_map' must be a mapping file value -> label")
+    for key in ("test_fraction", "dev_fraction"):
+        value = spec.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1
+        ):
+            raise ConfigError(f"{where}: {key!r} must be a number between 0 and 1, got {value!r}")
     if "eval_only" in spec and not isinstance(spec["eval_only"], bool):
         raise ConfigError(f"{where}: 'eval_only' must be true or false")
     if spec.get("end_task") is not None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,8 @@ def _split_files(
             out[split] = (found, slice(None))
         elif split in required:
             raise missing(tried, root)
-    if not spec.get("splits") and "dev" not in out and "test" not in out:
+    carved = spec.get("test_fraction") or spec.get("dev_fraction")
+    if not spec.get("splits") and "dev" not in out and "test" not in out and not carved:
         raise missing([folder / f"test{suffixes[0]}", folder / f"dev{suffixes[0]}"], root)
     return out
 
@@ -198,7 +200,7 @@ def load_splits(
             splits[split], where[split] = rows, f"{hf_name}[{hf_split}]"
             if labels is None and kind == "classification":
                 labels = sorted({ex.label for ex in rows if ex.label is not None})
-        return splits, where, labels
+        return _carve(name, spec, splits, where), where, labels
     files = _split_files(name, spec, spec.get("format"), data_dir)
     ordered = sorted(files, key=lambda s: SPLITS.index(s) if s in SPLITS else len(SPLITS))
     for split in ordered:
@@ -211,4 +213,28 @@ def load_splits(
         # Without declared labels, the first split read (train when present) defines the label set.
         if labels is None and kind == "classification":
             labels = sorted({ex.label for ex in rows if ex.label is not None})
-    return splits, where, labels
+    return _carve(name, spec, splits, where), where, labels
+
+
+def _carve(
+    name: str, spec: Mapping[str, Any], splits: dict[str, list[Example]], where: dict[str, str]
+) -> dict[str, list[Example]]:
+    """``test_fraction`` / ``dev_fraction``: that share of the file's train rows becomes the split, the
+    same rows every time (a permutation seeded by the task's name), in file order."""
+    total = len(splits.get("train", []))
+    for split, key in (("test", "test_fraction"), ("dev", "dev_fraction")):
+        fraction = spec.get(key)
+        if fraction is None:
+            continue
+        if split in splits:
+            raise DataError(f"task {name!r}: {key} carves a {split} split, but it has one ({where[split]})")
+        if "train" not in splits:
+            raise DataError(f"task {name!r}: {key} carves the {split} split from train, which it has not")
+        train = splits["train"]
+        order = list(range(len(train)))
+        random.Random(f"{name}/{key}").shuffle(order)
+        chosen = set(order[: max(1, round(fraction * total))])
+        splits[split] = [ex for i, ex in enumerate(train) if i in chosen]
+        splits["train"] = [ex for i, ex in enumerate(train) if i not in chosen]
+        where[split] = f"{where['train']} ({key} {fraction:g})"
+    return splits

@@ -117,7 +117,9 @@ def _report_md(metrics: dict[str, Any], matrices: dict[str, np.ndarray]) -> str:
         stages = ["before", *tasks]
         names = list(probes)
         header = ["after \\ on", *(f"{n} ({probes[n]['metric']})" for n in names)]
-        rows = [[stage, *(_pct(_at(probes[n]["scores"], i)) for n in names)] for i, stage in enumerate(stages)]
+        rows = [
+            [stage, *(_pct(_at(probes[n]["scores"], i)) for n in names)] for i, stage in enumerate(stages)
+        ]
         lines += _table(header, rows)
     lines += [
         "",
