@@ -159,3 +159,24 @@ def test_fractions_carve_test_and_dev_from_train_deterministically(tmp_path: Pat
     assert (len(a.split("train")), len(a.split("test")), len(a.split("dev"))) == (6, 3, 3)
     assert a.split("test") == b.split("test") and a.split("dev") == b.split("dev")
     assert not {ex.text for ex in a.split("test")} & {ex.text for ex in a.split("train")}
+
+
+@pytest.mark.parametrize(
+    ("spec", "needles"),
+    [
+        ({"name": "o", "path": "{other}"}, ["is a file; say which split"]),
+        ({"name": "p", "path": "{test}"}, ["'p' has no train split", "eval_only"]),
+        ({"name": "q", "path": "{folder}", "test_fraction": 1.5}, ["test_fraction", "between 0 and 1"]),
+        ({"name": "r", "path": "{folder}", "eval_only": "yes"}, ["eval_only", "true or false"]),
+    ],
+)
+def test_bad_task_specs_exit_2_and_write_nothing(
+    folder: Path, tmp_path: Path, capsys, spec: dict, needles: list[str]
+) -> None:
+    paths = {"other": _write(tmp_path / "other.jsonl", ROWS), "test": folder / "test.jsonl", "folder": folder}
+    spec = {k: v.format(**paths) if isinstance(v, str) else v for k, v in spec.items()}
+    out = tmp_path / "run"
+    assert main(["run", "--out", str(out), "--set", f"stream.tasks={json.dumps([spec])}"]) == 2
+    err = capsys.readouterr().err
+    assert all(n in err for n in needles), err
+    assert not out.exists()

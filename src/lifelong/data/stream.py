@@ -228,7 +228,7 @@ def _checked(tasks: list[Task]) -> list[Task]:
         where = task.source.get("path", task.source.get("benchmark", "built-in"))
         if not task.eval_only and not task.splits.get("train"):
             raise DataError(
-                f"task {task.name!r} has no train split (source: {where}); every task of a stream trains"
+                f"task {task.name!r} has no train split (source: {where}); mark a held-out probe eval_only: true"
             )
         task.eval_split()  # a test or dev split to score on, else a DataError naming the task
     return tasks
