@@ -46,10 +46,9 @@ class Session:
     ctx: RunContext
     scores: ScoreMatrices
     scenario: str
-    probes: list[Task] = field(default_factory=list)  # eval_only tasks: scored at every stage, never trained
-    probe_scores: dict[str, list[dict[str, float]]] = field(
-        default_factory=dict
-    )  # name -> one entry per stage
+    # eval_only tasks, scored at every stage and never trained; their scores: name -> one entry per stage
+    probes: list[Task] = field(default_factory=list)
+    probe_scores: dict[str, list[dict[str, float]]] = field(default_factory=dict)
 
     def add_probes(self, probes: list[Task]) -> None:
         """Give the learner the probes' structure (they are answered, never trained)."""
