@@ -301,4 +301,4 @@ def _differing_settings(run_dirs: Sequence[str | os.PathLike[str]]) -> list[str]
     )
     if not keys:
         return []
-    return [", ".join(f"{k}={c.get(k)}" for k in keys) for c in configs]
+    return [", ".join(f"{k}={c[k]}" for k in keys if k in c) or "-" for c in configs]
