@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from _grid import RunGrid, grid_arguments, load_run, pct, report_table, write_tables_file  # noqa: E402
 
-METHODS = ["finetune", "ewc", "replay", "multitask", "adapter_ncl"]
+METHODS = ["finetune", "ewc", "replay", "multitask", "adapter_ncl", "none"]  # ncl = finetune for a classifier
 LAMBDAS = [100.0, 1000.0, 10000.0, 100000.0]
 # the sweep's domains: the first 5 of dsc-10 (dev splits)
 DSC5 = ["tools_and_home_improvement", "pet_supplies", "office_products", "kindle_store", "movies_and_tv"]
@@ -100,7 +100,7 @@ def main() -> None:
             if not args.tables_only:
                 grid.run(key, config(STREAMS[name], method, args, **extra))
             keys.append(key)
-        text += ["", f"## {name}", "", report_table([args.out / k for k in keys], METHODS)]
+        text += ["", f"## {name}", "", report_table([args.out / k for k in keys], [k.split("/")[1] for k in keys])]
     print(write_tables_file(args.out, "\n".join(text), grid).read_text())
     grid.exit_if_failed()
 
