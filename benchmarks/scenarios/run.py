@@ -100,7 +100,12 @@ def main() -> None:
             if not args.tables_only:
                 grid.run(key, config(STREAMS[name], method, args, **extra))
             keys.append(key)
-        text += ["", f"## {name}", "", report_table([args.out / k for k in keys], [k.split("/")[1] for k in keys])]
+        text += [
+            "",
+            f"## {name}",
+            "",
+            report_table([args.out / k for k in keys], [k.split("/")[1] for k in keys]),
+        ]
     print(write_tables_file(args.out, "\n".join(text), grid).read_text())
     grid.exit_if_failed()
 
