@@ -43,6 +43,7 @@ from lifelong.models.base import Row
 from lifelong.optim import build_optimizer, clip_gradients, groups_by_lr
 from lifelong.pretraining.mlm import PretrainConfig, pretrain
 from lifelong.session import open_session
+from lifelong.training.batches import row_length
 from lifelong.training.trainer import task_seed, train_task
 
 
@@ -90,10 +91,6 @@ def open_method(model: str, method: str, seq_len: int, batch: int, task: Task, f
     m = open_session(config, [task], "task").method
     m.grow(task)
     return m
-
-
-def tokens_of(rows: list[Row]) -> int:
-    return sum(len(r["input_ids"]) + sum(len(p["input_ids"]) for p in r.get("paired", ())) for r in rows)
 
 
 def plain_loop(method: Method, rows: list[Row], batch: int, stock: bool = False) -> float:
@@ -159,7 +156,7 @@ def training_case(
     stock = open_method(model, method_name, seq_len, batch, task, fast=False)
     rows = fast.before_task(task, fast.learner.encode(task, task.split("train")))
     stock_rows = stock.before_task(task, stock.learner.encode(task, task.split("train")))
-    tokens = tokens_of(rows)
+    tokens = sum(row_length(r) for r in rows)
     initial = {k: v.clone() for k, v in fast.learner.state_dict().items()}
     runs: dict[str, list[float]] = {"library": [], "plain": [], "stock": []}
     loops: dict[str, Callable[[], float]] = {

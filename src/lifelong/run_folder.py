@@ -14,7 +14,7 @@ from accelerate import PartialState
 from lifelong.context import cpu_only
 from lifelong.errors import LifelongError, RunFolderExistsError
 from lifelong.io import read_json, remove, replace, write_json
-from lifelong.schema import read_mapping
+from lifelong.schema import flatten, read_mapping
 
 STATUS = "status.json"
 CONFIG = "config.yaml"
@@ -53,18 +53,9 @@ def create_run_dir(run_dir: Path) -> None:
     state.wait_for_everyone()
 
 
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(data, dict):
-        return {prefix.rstrip("."): data}
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        out.update(_flatten(value, f"{prefix}{key}."))
-    return out
-
-
 def config_changes(run_dir: Path, config: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     """Settings whose value differs between the run's saved config and ``config``: key -> (saved, given)."""
-    saved, given = _flatten(read_mapping(run_dir / CONFIG)), _flatten(config)
+    saved, given = flatten(read_mapping(run_dir / CONFIG)), flatten(config)
     keys = sorted(set(saved) | set(given))
     return {k: (saved.get(k), given.get(k)) for k in keys if saved.get(k) != given.get(k)}
 

@@ -236,5 +236,12 @@ def load(
         raise ConfigError(f"--set: {e}" if overrides else str(e)) from None
 
 
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested config mapping as dotted keys (``training.lr``): what differs between two configs."""
+    if not isinstance(data, dict):
+        return {prefix.rstrip("."): data}
+    return {k: v for key, value in data.items() for k, v in flatten(value, f"{prefix}{key}.").items()}
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)

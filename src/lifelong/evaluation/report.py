@@ -19,7 +19,7 @@ from lifelong.errors import LifelongError
 from lifelong.evaluation import plots
 from lifelong.evaluation.metrics import check_matrix, gap_to_reference, summarize, transfer_against
 from lifelong.io import read_json, to_jsonable, write_json, write_text
-from lifelong.schema import read_mapping
+from lifelong.schema import flatten, read_mapping
 
 HEATMAP = "heatmap.png"
 CURVES = "task_curves.png"
@@ -281,12 +281,6 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> str:
     return "\n".join(_table(header, rows)) + "\n"
 
 
-def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(data, dict):
-        return {prefix.rstrip("."): data}
-    return {k: v for key, value in data.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
-
-
 def _differing_settings(run_dirs: Sequence[str | os.PathLike[str]]) -> list[str]:
     """Per run, the config keys (from each folder's config.yaml) whose values differ between the runs,
     so two runs of one method with different settings can be told apart; empty when nothing differs."""
@@ -295,7 +289,7 @@ def _differing_settings(run_dirs: Sequence[str | os.PathLike[str]]) -> list[str]
         path = Path(d) if Path(d).is_dir() else Path(d).parent
         if not (path / "config.yaml").is_file():
             return []
-        configs.append(_flat(read_mapping(path / "config.yaml")))
+        configs.append(flatten(read_mapping(path / "config.yaml")))
     keys = sorted(
         {k for c in configs for k in c if len({repr(o.get(k)) for o in configs}) > 1} - {"name", "method"}
     )

@@ -9,19 +9,23 @@ matrix products themselves in a small encoder's training step:
   (``p`` rounded to 1/65536), from the same seeded generator, about 7x cheaper.
 - **Attention.** For an encoder's short sequences the CPU flash-attention kernel is slower than the
   plain ``softmax(QK^T / sqrt(d) + mask) V`` (5,500 against 8,300 tokens/s for a MiniLM step without
-  dropout), and any attention dropout sends SDPA to its unfused fallback anyway. Encoders use
-  :func:`attention`, with :func:`fast_dropout` on the probabilities; causal LMs keep SDPA, which is
-  the faster one for them.
+  dropout), and any attention dropout sends SDPA to its unfused fallback anyway. Encoders, and any
+  model that trains with attention dropout (GPT-2), use :func:`attention`, with :func:`fast_dropout`
+  on the probabilities; causal LMs without attention dropout (smollm2) keep SDPA, the faster there.
 
 Both are injected by reference (:func:`speed_up`), like every other module swap in this library.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from transformers import AttentionInterface
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
+
+from lifelong.context import cpu_only
 
 ATTENTION = "lifelong_eager"
 _RESOLUTION = 1 << 16  # dropout rates are rounded to multiples of 1/65536
@@ -29,9 +33,7 @@ _RESOLUTION = 1 << 16  # dropout rates are rounded to multiples of 1/65536
 
 def keep_mask(shape: torch.Size, p: float, device: torch.device) -> torch.Tensor:
     """A boolean mask, True with probability 1 - p (p rounded to 1/65536), from the global generator."""
-    n = 1
-    for s in shape:
-        n *= s
+    n = math.prod(shape)
     words = torch.randint(-(1 << 63), (1 << 63) - 1, ((n + 3) // 4,), dtype=torch.int64, device=device)
     bits = words.view(torch.int16)[:n].view(shape)
     return bits >= round(p * _RESOLUTION) - (_RESOLUTION // 2)
@@ -102,4 +104,4 @@ def speed_up(model: nn.Module) -> nn.Module:
 
 def speed_up_on_cpu(model: nn.Module) -> nn.Module:
     """:func:`speed_up` on a machine without an accelerator (a GPU's own kernels are faster there)."""
-    return model if torch.accelerator.is_available() else speed_up(model)
+    return speed_up(model) if cpu_only() else model
