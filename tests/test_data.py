@@ -275,7 +275,7 @@ def test_unknown_yaml_key_names_key_and_file(tmp_path):
 def test_custom_task_spec_validation(tmp_path):
     with pytest.raises(ConfigError, match=r"stream.tasks\[0\]: unknown split 'valid'"):
         load_stream(StreamConfig(tasks=[{"name": "x", "path": "x", "splits": ["train", "valid"]}]), tmp_path)
-    with pytest.raises(UnknownNameError, match="unknown task kind 'clasification'"):
+    with pytest.raises(ConfigError, match="kind: 'clasification' .* Did you mean 'classification'"):
         load_stream(StreamConfig(tasks=[{"name": "x", "path": "x", "kind": "clasification"}]), tmp_path)
     with pytest.raises(ConfigError, match="needs a 'name'"):
         load_stream(StreamConfig(tasks=[{"path": "x"}]), tmp_path)

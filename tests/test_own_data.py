@@ -145,6 +145,11 @@ def test_an_eval_only_squad_file_is_scored_at_every_stage_and_never_trained(tmp_
     assert metrics["probes"]["mlqa"]["metric"] == "f1" and len(scores) == 3  # before, after 1, after 2
     assert all(0.0 <= s <= 1.0 for s in scores)
     assert "Evaluation-only tasks" in (out / "report.md").read_text()
+    # a later `learn` keeps scoring the probe: one more row, the earlier ones untouched
+    assert main(["learn", str(out), "--task", "color"]) == 0
+    later = json.loads((out / "metrics.json").read_text())
+    assert later["tasks"] == ["topic", "sentiment", "color"]
+    assert later["probes"]["mlqa"]["scores"][:3] == scores and len(later["probes"]["mlqa"]["scores"]) == 4
     # a task-incremental classifier has no head for a task it never trained: refused before any folder
     classifier = [o.replace("tiny-gpt2", "tiny-bert") for o in overrides]
     assert main(["run", "--out", str(tmp_path / "r2"), *sum((["--set", o] for o in classifier), [])]) == 2
@@ -180,3 +185,37 @@ def test_bad_task_specs_exit_2_and_write_nothing(
     err = capsys.readouterr().err
     assert all(n in err for n in needles), err
     assert not out.exists()
+
+
+def test_every_problem_of_a_stream_is_reported_at_once(folder: Path, tmp_path: Path, capsys) -> None:
+    specs = [
+        {"name": "fine", "path": str(folder)},
+        {"name": "missing", "path": str(tmp_path / "nowhere")},
+        {"name": "probe", "path": str(folder / "test.jsonl")},  # a test file and not eval_only
+    ]
+    out = tmp_path / "run"
+    assert main(["run", "--out", str(out), "--set", f"stream.tasks={json.dumps(specs)}"]) == 2
+    err = capsys.readouterr().err
+    assert "2 problems in the stream" in err and "nowhere" in err and "'probe' has no train split" in err
+    assert not out.exists()
+
+
+def test_a_spec_value_of_the_wrong_type_names_the_task_and_key(folder: Path, capsys) -> None:
+    spec = {"name": "t", "path": str(folder), "labels": "pos,neg"}
+    assert main(["run", "--set", f"stream.tasks={json.dumps([spec])}"]) == 2
+    err = capsys.readouterr().err
+    assert "stream.tasks[0]" in err and "labels" in err and "expected a list" in err
+
+
+def test_the_task_spec_is_one_dataclass_shown_as_text_and_json_schema(capsys) -> None:
+    from lifelong.data.benchmarks import CUSTOM_TASK_KEYS
+    from lifelong.data.spec import spec_fields
+
+    assert main(["list", "--spec"]) == 0
+    text = capsys.readouterr().out
+    assert all(key in text for key in spec_fields()) and set(spec_fields()) == CUSTOM_TASK_KEYS
+    assert main(["list", "--spec", "--json"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert set(schema["properties"]) == set(spec_fields())
+    assert schema["properties"]["kind"]["enum"] == ["classification", "qa", "corpus", "dst"]
+    assert schema["properties"]["eval_only"]["type"] == "boolean"

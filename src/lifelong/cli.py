@@ -86,12 +86,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from lifelong.data.benchmarks import TASK_SPEC, list_benchmarks
+    from lifelong.data.benchmarks import list_benchmarks
+    from lifelong.data.spec import json_schema, spec_fields
 
+    if args.spec and args.json:
+        print(json.dumps(json_schema(), indent=2))
+        return 0
     if args.spec:
         print("task spec (stream.tasks: [{name, path, ...}] or a benchmark YAML's tasks):")
-        for key, meaning in TASK_SPEC.items():
-            print(f"  {key:12s} {meaning}")
+        for key, (_, meaning) in spec_fields().items():
+            print(f"  {key:14s} {meaning}")
         return 0
     from lifelong.methods import METHODS
     from lifelong.models.presets import PRESET_INFO
@@ -201,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="methods, benchmarks and model presets (--spec: the task spec)")
     p.add_argument("--spec", action="store_true", help="the keys of a custom task spec, with their meaning")
+    p.add_argument("--json", action="store_true", help="with --spec: the task spec as a JSON schema")
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("learn", help="add tasks to a saved learner (a run folder)")

@@ -158,13 +158,17 @@ def open_learner(
             t["source"].get("benchmark") for t in progress["tasks"] if not t["source"].get("generator")
         ]
         root = _data_dir(config, next((b for b in benchmarks if b is not None), None))
-        tasks = [
-            load_task_from_source(spec["source"], root) if spec.get("source") else Task.from_spec(spec)
-            for spec in progress["tasks"]
-        ]
+
+        def rebuild(spec: dict[str, Any]) -> Task:
+            return load_task_from_source(spec["source"], root) if spec.get("source") else Task.from_spec(spec)
+
     else:
-        tasks = [Task.from_spec(spec) for spec in progress["tasks"]]
+        rebuild = Task.from_spec
+    tasks = [rebuild(spec) for spec in progress["tasks"]]
+    probes = [rebuild(spec) for spec in progress.get("probe_tasks", [])]
     session = open_session(config, tasks, progress["scenario"], learner_dir)
+    session.add_probes(probes)  # before the tasks grow, as in the run that made the learner
+    session.probe_scores = progress.get("probes", {})
     for task in tasks:
         session.method.grow(task)
     load_weights(learner_dir, session.method)

@@ -81,6 +81,9 @@ def check_type(value: Any, hint: Any, key: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
+        arms = [a for a in args if a is not type(None)]
+        if len(arms) == 1:  # Optional[X]: X's own message
+            return check_type(value, arms[0], key)
         for a in args:
             if a is type(None):
                 continue
@@ -96,7 +99,9 @@ def check_type(value: Any, hint: Any, key: str) -> Any:
     if origin is typing.Literal:
         if value in args:
             return value
-        raise ConfigError(f"config key {key}: {value!r} is not one of {', '.join(map(repr, args))}")
+        close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"config key {key}: {value!r} is not one of {', '.join(map(repr, args))}.{hint}")
     if origin is list or hint is list:
         if not isinstance(value, list):
             raise ConfigError(f"config key {key}: expected a list, got {value!r}")
@@ -123,8 +128,10 @@ def check_type(value: Any, hint: Any, key: str) -> Any:
         return int(value)
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
-    if hint is bool and isinstance(value, bool):
-        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key {key}: expected true or false, got {value!r}")
     if hint is str and isinstance(value, str):
         return value
     if isinstance(hint, type) and not dataclasses.is_dataclass(hint) and isinstance(value, hint):

@@ -112,6 +112,7 @@ class Session:
             "scores": self.scores.to_json(),
             "scenario": self.scenario,
             "probes": self.probe_scores,
+            "probe_tasks": [p.spec() for p in self.probes],
             **(extra or {}),
         }
 

@@ -22,45 +22,21 @@ from typing import Any
 
 import yaml
 
+from lifelong.data.spec import FIELD_KEYS, spec_fields
 from lifelong.data.task import Task
 from lifelong.errors import ConfigError, UnknownNameError
 from lifelong.io import read_text
 from lifelong.registry import Registry
-from lifelong.schema import unknown_key
+from lifelong.schema import check_type, unknown_key
 
-KINDS = ("classification", "qa", "corpus", "dst")
 SCENARIOS = ("task", "domain", "class")
-FORMATS = ("jsonl", "csv", "tsv", "json", "txt", "squad", "woz", "hf")
-FIELD_KEYS = ("text", "text_pair", "aspect", "label", "question", "answers", "id")
 
 TOP_KEYS = frozenset(
     {"name", "description", "citation", "scenario", "default_order", "orders", "tasks", "defaults"}
 )
-# The task spec: every key a task may have (in a benchmark YAML, or in stream.tasks), and what it means.
-# `lifelong list --spec` prints this; the README shows one example per kind.
-TASK_SPEC = {
-    "name": "the task's name (stream.tasks only; a benchmark's tasks are named by their key)",
-    "kind": "classification (default) | qa | corpus | dst",
-    "path": "a folder with train/dev/test files, one file (its split from its name, or `splits: [test]`), "
-    "or a mapping split -> file; relative paths are under the data directory",
-    "format": "jsonl | csv | tsv | json | txt | squad | woz | hf (default: from the file suffix)",
-    "fields": "example field -> file column (fields: text, text_pair, aspect, label, question, answers, id)",
-    "columns": "column names of a headerless CSV/TSV file",
-    "labels": "the label set, in output order (default: the labels found in the first split read)",
-    "label_map": "file value -> label name (e.g. {1: positive, 0: negative})",
-    "question": "the question a text-to-text model is asked (classification cast to QA)",
-    "metric": "the task's primary metric (default: accuracy; f1 for qa, perplexity for corpus, ds_em for dst)",
-    "splits": "which splits to read (default train, dev, test; for format hf: split -> hub split name)",
-    "hf_config": "the dataset configuration of a Hugging Face dataset (format hf)",
-    "end_task": "corpus tasks: a labelled task spec that scores the domain by fine-tuning a copy",
-    "test_fraction": "carve this share of the train rows into the test split (seeded by the task name)",
-    "dev_fraction": "carve this share of the train rows into the dev split (seeded by the task name)",
-    "eval_only": "true: a held-out probe, scored at every stage and never trained (needs a test or dev split only)",
-    "description": "free text",
-}
-TASK_KEYS = frozenset(TASK_SPEC) - {"name"}
-# A custom task spec in a stream config also names itself.
-CUSTOM_TASK_KEYS = TASK_KEYS | {"name"}
+# Every key a task may have and its type come from the TaskSpec dataclass (``lifelong list --spec``).
+CUSTOM_TASK_KEYS = frozenset(spec_fields())
+TASK_KEYS = CUSTOM_TASK_KEYS - {"name"}  # a benchmark's tasks are named by their key
 
 
 @dataclass(frozen=True)
@@ -87,33 +63,31 @@ def list_benchmarks(generated: Registry[GeneratedBenchmark] = GENERATED) -> list
 def validate_task_spec(
     spec: Any, where: str, *, custom: bool = False, needs_path: bool = True
 ) -> dict[str, Any]:
-    """Check one task spec (keys, kind, format, types); returns it unchanged. ``where`` prefixes errors."""
+    """Check one task spec against :class:`~lifelong.data.spec.TaskSpec` (keys, types, values) and the
+    rules between keys; returns it with numbers read. ``where`` prefixes errors."""
     if not isinstance(spec, dict):
         raise ConfigError(f"{where}: a task spec must be a mapping, got {type(spec).__name__}")
     allowed = CUSTOM_TASK_KEYS if custom else TASK_KEYS
-    for key in spec:
+    hints = spec_fields()
+    for key, value in spec.items():
         if key not in allowed:
             raise unknown_key(str(key), allowed, location=where)
+        try:
+            spec[key] = check_type(value, hints[key][0], str(key))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}".replace("config key ", "key ")) from None
     if custom and not isinstance(spec.get("name"), str):
         raise ConfigError(f"{where}: a custom task needs a 'name' (string)")
-    kind = spec.get("kind", "classification")
-    if kind not in KINDS:
-        raise UnknownNameError("task kind", str(kind), KINDS)
-    fmt = spec.get("format")
-    if fmt is not None and fmt not in FORMATS:
-        raise UnknownNameError("data format", str(fmt), FORMATS)
     if needs_path and "path" not in spec:
         raise ConfigError(f"{where}: missing 'path' (a folder with train/dev/test files, or split: file)")
     path = spec.get("path")
-    if path is not None and not isinstance(path, str | dict):
-        raise ConfigError(f"{where}: 'path' must be a string or a mapping split -> file")
     if isinstance(path, dict):
         for split in path:
             if split not in ("train", "dev", "test"):
                 raise ConfigError(f"{where}: unknown split {split!r} in 'path' (use train, dev, test)")
     splits = spec.get("splits")
     if splits is not None:
-        if not isinstance(splits, list | dict) or not splits:
+        if not splits:
             raise ConfigError(
                 f"{where}: 'splits' must list split names (or map split -> hf split for format hf)"
             )
@@ -122,27 +96,18 @@ def validate_task_spec(
                 raise ConfigError(f"{where}: unknown split {split!r} in 'splits' (use train, dev, test)")
     fields = spec.get("fields")
     if fields is not None:
-        if not isinstance(fields, dict):
-            raise ConfigError(f"{where}: 'fields' must map example fields to file columns")
         for key in fields:
             if key not in FIELD_KEYS:
                 raise unknown_key(str(key), FIELD_KEYS, prefix="fields.", location=where)
     labels = spec.get("labels")
-    if labels is not None and (not isinstance(labels, list) or not labels):
+    if labels is not None and not labels:
         raise ConfigError(f"{where}: 'labels' must be a non-empty list")
     if labels is not None and len(set(map(str, labels))) != len(labels):
         raise ConfigError(f"{where}: 'labels' has duplicates: {labels}")
-    label_map = spec.get("label_map")
-    if label_map is not None and not isinstance(label_map, dict):
-        raise ConfigError(f"{where}: 'label_map' must be a mapping file value -> label")
     for key in ("test_fraction", "dev_fraction"):
         value = spec.get(key)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1
-        ):
+        if value is not None and not 0 < value < 1:
             raise ConfigError(f"{where}: {key!r} must be a number between 0 and 1, got {value!r}")
-    if "eval_only" in spec and not isinstance(spec["eval_only"], bool):
-        raise ConfigError(f"{where}: 'eval_only' must be true or false")
     if spec.get("end_task") is not None:
         validate_task_spec(spec["end_task"], f"{where}: end_task", custom=True)
     return spec

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +24,7 @@ from lifelong.data.benchmarks import (
 from lifelong.data.files import env_data_dir, load_splits
 from lifelong.data.loaders import SUFFIX_FORMATS
 from lifelong.data.task import SPLITS, Example, Scenario, Task
-from lifelong.errors import ConfigError, DataError, UnknownNameError
+from lifelong.errors import ConfigError, DataError, LifelongError, UnknownNameError
 from lifelong.registry import Registry
 
 DEFAULT_METRICS = {
@@ -220,18 +221,44 @@ def load_task_from_source(
     return _held_out(_load_file_task(source, root))
 
 
-def _checked(tasks: list[Task]) -> list[Task]:
-    """Every task of a stream can be trained and scored, checked before any training starts."""
-    if all(task.eval_only for task in tasks):
-        raise ConfigError("every task of the stream is eval_only: there is nothing to train on")
+def _problems(tasks: list[Task]) -> list[str]:
+    """What keeps the loaded tasks of a stream from being trained and scored."""
+    if tasks and all(task.eval_only for task in tasks):
+        return ["every task of the stream is eval_only: there is nothing to train on"]
+    problems = []
     for task in tasks:
         where = task.source.get("path", task.source.get("benchmark", "built-in"))
         if not task.eval_only and not task.splits.get("train"):
-            raise DataError(
+            problems.append(
                 f"task {task.name!r} has no train split (source: {where}); mark a held-out probe eval_only: true"
             )
-        task.eval_split()  # a test or dev split to score on, else a DataError naming the task
-    return tasks
+        try:
+            task.eval_split()  # a test or dev split to score on, else a DataError naming the task
+        except LifelongError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _load_all(makers: Sequence[Callable[[], Task]]) -> list[Task]:
+    """Every task of a stream loaded and checked before any training starts; all problems reported at
+    once, one line each, so a user fixes a config in one round instead of one per task."""
+    tasks: list[Task] = []
+    errors: list[LifelongError] = []
+    for make in makers:
+        try:
+            tasks.append(make())
+        except LifelongError as exc:
+            errors.append(exc)
+    problems = [str(e) for e in errors] + _problems(tasks)
+    if not problems:
+        return tasks
+    if len(problems) == 1 and errors:
+        raise errors[0]
+    error = ConfigError if errors and all(isinstance(e, ConfigError) for e in errors) else DataError
+    if len(problems) == 1:
+        raise error(problems[0])
+    lines = "\n".join(f"  - {p}" for p in problems)
+    raise error(f"{len(problems)} problems in the stream (nothing was trained):\n{lines}")
 
 
 def _held_out(task: Task) -> Task:
@@ -324,18 +351,20 @@ def load_stream(
     """
     root = Path(data_dir).expanduser() if data_dir is not None else None
     if cfg.benchmark is None and cfg.tasks is not None:
-        sources = [_custom_source(spec, i, cfg, root) for i, spec in enumerate(cfg.tasks)]
-        tasks = _checked([load_task_from_source(s, root, generated) for s in sources])
+
+        def make_custom(i: int, spec: Any) -> Task:
+            return load_task_from_source(_custom_source(spec, i, cfg, root), root, generated)
+
+        tasks = _load_all([partial(make_custom, i, spec) for i, spec in enumerate(cfg.tasks)])
         return Stream(name="custom", tasks=tasks, scenario=cfg.scenario or "task")  # type: ignore[arg-type]
     bdef = load_benchmark_def(cfg.benchmark or "builtin", generated)
     names, order = _select_names(bdef, cfg)
-    tasks = []
-    for i, name in enumerate(names):
+
+    def make(i: int, name: Any) -> Task:
         if not isinstance(name, str) or looks_like_path(name):  # a custom task in a benchmark's stream
-            tasks.append(load_task_from_source(_custom_source(name, i, cfg, root), root, generated))
-        elif bdef["generator"]:
+            return load_task_from_source(_custom_source(name, i, cfg, root), root, generated)
+        if bdef["generator"]:
             source: dict[str, Any] = {"generator": bdef["generator"], "name": name, **cfg.caps()}
-            tasks.append(load_task_from_source(source, root, generated))
         else:
             source = {
                 "name": name,
@@ -343,7 +372,8 @@ def load_stream(
                 "benchmark": bdef["name"],
                 **cfg.caps(),
             }
-            tasks.append(load_task_from_source(source, root, generated))
-    tasks = _checked(tasks)
+        return load_task_from_source(source, root, generated)
+
+    tasks = _load_all([partial(make, i, name) for i, name in enumerate(names)])
     stream_name = f"{bdef['name']}:{order}" if order else bdef["name"]
     return Stream(name=stream_name, tasks=tasks, scenario=cfg.scenario or bdef["scenario"])  # type: ignore[arg-type]
