@@ -197,7 +197,20 @@ def test_scenarios_domain_needs_shared_labels(tmp_path):
     bad = ok + [{"name": "t3", "path": "t3"}]
     with pytest.raises(ConfigError, match="domain-incremental.*'t3'"):
         load_stream(StreamConfig(tasks=bad, scenario="domain"), tmp_path)
-    assert load_stream(StreamConfig(tasks=bad, scenario="class"), tmp_path).all_labels() == ("a", "b", "c")
+    with pytest.raises(ConfigError, match="label 'a' belongs to task 't1' and to task 't2'.*merge_labels"):
+        load_stream(StreamConfig(tasks=bad, scenario="class"), tmp_path)
+    merged = StreamConfig(tasks=bad, scenario="class", merge_labels=True)
+    assert load_stream(merged, tmp_path).all_labels() == ("a", "b", "c")
+    renamed = [
+        {"name": "t1", "path": "t1"},
+        {"name": "t3", "path": "t3", "label_map": {"a": "a3", "c": "c3"}},
+    ]
+    assert load_stream(StreamConfig(tasks=renamed, scenario="class"), tmp_path).all_labels() == (
+        "a",
+        "b",
+        "a3",
+        "c3",
+    )
 
 
 def test_subsample_is_deterministic_stratified_and_ordered():

@@ -71,7 +71,7 @@ def test_registered_and_text2text_only():
     assert Lamol.learner_kinds == frozenset({"text2text"})
 
 
-def test_ans_eos_gen_added_once(base_learner, stream):
+def test_ans_gen_added_once_and_eos_is_the_models_own(base_learner, stream):
     method = make_method(base_learner, task_tokens=False)
     n0 = len(method.lm.tokenizer)
     for task in stream.tasks[:2]:
@@ -79,19 +79,30 @@ def test_ans_eos_gen_added_once(base_learner, stream):
         method.grow(task)  # growing again (e.g. on restore) adds nothing
     tok = method.lm.tokenizer
     assert len(tok) == n0 + 1
-    assert all(vocab_count(tok, t) == 1 for t in (ANS, EOS, GEN))
+    assert all(vocab_count(tok, t) == 1 for t in (ANS, GEN)) and EOS not in tok.get_vocab()
+    assert method.lm.eos_id == tok.eos_token_id  # LAMOL: the model's own end token stops generation
     assert method.lm.lm.get_input_embeddings().weight.shape[0] == len(tok)
     assert method.gen_id("topic") == method.gen_id(None) == tok.convert_tokens_to_ids(GEN)
 
 
-def test_ans_starts_as_the_line_break_and_eos_as_the_end_token(base_learner):
-    lm = base_learner
-    tok, emb = lm.tokenizer, lm.lm.get_input_embeddings().weight
-    ans = tok.convert_tokens_to_ids(ANS)
-    line_break = tok("\n", add_special_tokens=False)["input_ids"]
-    expected = emb[line_break[0]] if len(line_break) == 1 else emb[: min(ans, lm.eos_id)].mean(0)
-    assert torch.allclose(emb[ans], expected)
-    assert torch.equal(emb[lm.eos_id], emb[tok.convert_tokens_to_ids(tok.eos_token)])
+def test_special_tokens_start_near_their_source_with_logits_of_their_own(base_learner, stream):
+    method = make_method(base_learner, task_tokens=True)
+    for task in stream.tasks[:2]:
+        method.grow(task)
+    lm, tok = method.lm, method.lm.tokenizer
+    emb = lm.lm.get_input_embeddings().weight
+    n0 = lm.ans_id  # the pretrained rows: ANS is the first token added
+    line_break = tok("\n", add_special_tokens=False)["input_ids"]  # tiny-gpt2's tokenizer has none
+    source = emb[line_break[0]] if len(line_break) == 1 else emb[:n0].mean(0)
+    offset = (emb[lm.ans_id] - source) / emb[:n0].std(0)
+    assert 0.25 < offset.std().item() < 1.0  # ANS = its source + noise of half the spread
+    ids = torch.tensor([tok("the red kite", add_special_tokens=False)["input_ids"]])
+    with torch.no_grad():
+        logits = lm.lm(input_ids=ids).logits[0, -1]
+    if len(line_break) == 1:  # a copy would be sampled where the original belongs
+        assert logits[lm.ans_id] != logits[line_break[0]]
+    gens = [method.gen_id(t.name) for t in stream.tasks[:2]] + [method.gen_id(None)]
+    assert len({logits[i].item() for i in gens}) == 3
 
 
 def test_task_tokens_grow_the_embeddings(base_learner, stream):
@@ -105,8 +116,11 @@ def test_task_tokens_grow_the_embeddings(base_learner, stream):
     ids = [method.gen_id(t.name) for t in stream.tasks[:3]]
     assert ids == [tok.convert_tokens_to_ids(task_gen_token(t.name)) for t in stream.tasks[:3]]
     assert len(set(ids)) == 3
-    for i in ids:  # initialised from the shared GEN row, not at random
-        assert torch.equal(emb[i], emb[method.gen_id(None)])
+    gen = emb[method.gen_id(None)]
+    for i in ids:  # the shared GEN row plus the token's own noise, not a random row
+        assert (
+            not torch.equal(emb[i], gen) and (emb[i] - gen).norm() < (emb[: n0 - 1] - gen).norm(dim=1).mean()
+        )
 
 
 # ---- rows and loss ---------------------------------------------------------------------------------
@@ -174,27 +188,40 @@ A, E, PAD, G = 900, 901, 0, 902
     [
         ([5, 6, 7, E, PAD], "no_ans"),  # zero ANS
         ([5, A, 7, A, 8, E], "multiple_ans"),  # two ANS
-        ([5, 6, A, 7, 8], "no_eos"),  # ran into the length limit
+        ([5, 6, 7, 8], "no_ans"),  # ran into the cap before ANS
+    ],
+)
+def test_the_papers_rule_rejects_all_but_exactly_one_ans(ids, reason):
+    assert parse_sample(ids, A, E, forbidden={G}) == (None, reason, [] if E in ids else ["no_eos"])
+
+
+@pytest.mark.parametrize(
+    ("ids", "flag"),
+    [
+        ([5, 6, A, 7, 8], "no_eos"),  # ran into the cap after ANS: EOS appended
         ([5, 6, A, E, PAD], "empty_answer"),
         ([5, G, A, 7, E], "special_token"),
     ],
 )
-def test_parse_rejects(ids, reason):
-    assert parse_sample(ids, A, E, forbidden={G}) == (None, reason)
+def test_stricter_checks_are_counted_always_and_applied_on_request(ids, flag):
+    sample, why, flags = parse_sample(ids, A, E, forbidden={G})
+    assert why == KEPT and flags == [flag] and sample.ids[-1] == E
+    assert parse_sample(ids, A, E, forbidden={G}, strict=[flag]) == (None, flag, [flag])
 
 
 def test_parse_one_ans_keeps_sample_and_ignores_padding():
-    sample, why = parse_sample([5, 6, A, 7, 8, E, A, A, PAD], A, E)  # ANS after EOS is padding
-    assert why == KEPT
+    sample, why, flags = parse_sample([5, 6, A, 7, 8, E, A, A, PAD], A, E)  # ANS after EOS is padding
+    assert why == KEPT and flags == []
     assert sample.ids == [5, 6, A, 7, 8, E] and sample.ans_pos == 2
     row = qa_row(sample, task_index=1)
     assert row["labels"] == [-100, -100, -100, 7, 8, E]
     assert row["group"] == 0 and row["task_index"] == 1
 
 
-def test_parse_without_eos_when_allowed():
-    sample, why = parse_sample([5, A, 7], A, E, require_eos=False)
-    assert why == KEPT and sample.ids == [5, A, 7, E]
+def test_a_long_sample_loses_the_start_of_its_context_and_a_long_answer_is_rejected():
+    sample, why, _ = parse_sample([1, 2, 3, 4, A, 7, E], A, E, max_length=5)
+    assert why == KEPT and sample.ids == [3, 4, A, 7, E] and sample.ans_pos == 2
+    assert parse_sample([1, A, 7, 8, 9, 10, E], A, E, max_length=4)[:2] == (None, "too_long")
 
 
 # ---- quota -------------------------------------------------------------------------------------------
@@ -350,6 +377,12 @@ def test_task_tokens_survive_checkpoint_resume_and_learn(tmp_path):
     assert history[-1]["requested_per_task"] == {"topic": 2, "sentiment": 1, "color": 1}  # ⌈0.2·16⌉ = 4
     for stage in ("02-sentiment", "03-color", "04-place"):
         assert (out / "stages" / stage / "replay_stats.json").is_file()
+    # the report shows every stage's samples: asked, kept, why the others were rejected; and a plot
+    (table,) = json.loads((out / "metrics.json").read_text())["method_tables"]
+    assert [row[0] for row in table["rows"]] == [2, 3, 4] and table["columns"][3:5] == ["asked", "kept"]
+    assert [row[3] for row in table["rows"]] == [h["requested"] for h in history]
+    assert "LAMOL pseudo-samples per stage" in (out / "report.md").read_text()
+    assert (out / "method_table_1.png").stat().st_size > 0
 
 
 def test_lamol_forgets_less_than_finetune(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 
 from lifelong.cli import main
 from lifelong.config import load_config
+from lifelong.data.builtin import builtin_stream
 from lifelong.runs import run
 from lifelong.session import Session
 
@@ -105,14 +106,20 @@ def test_saved_learner_learns_evaluates_and_predicts(
     assert main(["evaluate", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "topic" in printed and "color" in printed
+    # predictions for new inputs (held-out sentences of the task) match what `learn` measured
+    examples = builtin_stream(seed=7, n_eval=40).task("color").split("test")
     inputs = tmp_path / "in.jsonl"
-    inputs.write_text(
-        '{"text": "A crimson kite at the seaside; Anna found the pizza awful."}\n{"text": "azure hat in the woods"}\n'
-    )
+    inputs.write_text("".join(json.dumps({"text": ex.text}) + "\n" for ex in examples))
     preds = tmp_path / "out.jsonl"
     assert main(["predict", str(out), "--task", "color", "--input", str(inputs), "--output", str(preds)]) == 0
     rows = [json.loads(line) for line in preds.read_text().splitlines()]
-    assert [r["prediction"] for r in rows] == ["red", "blue"]
+    assert len(rows) == len(examples) and {r["prediction"] for r in rows} <= {
+        "red",
+        "blue",
+        "green",
+        "yellow",
+    }
+    assert np.mean([r["prediction"] == ex.label for r, ex in zip(rows, examples, strict=True)]) > 0.8
 
 
 def test_text2text_learner_runs_on_a_causal_lm(tmp_path: Path) -> None:

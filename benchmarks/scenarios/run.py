@@ -5,6 +5,9 @@ EWC's lambda chosen on dev data.
   head, no task id at test time.
 - ``tc-class``: the 5 TC tasks (MbPA++ order i) as one class-incremental stream: one head that grows
   with every new label (yelp and amazon share their five star labels: 33 classes in all), no task id.
+- ``tc-class-t2t`` and ``dsc5-domain-t2t``: the same scenarios for a text-to-text learner (smollm2-135m,
+  answers generated; class-incremental asks one question naming every label so far), smaller subsets
+  (first 5 DSC domains), with the methods that declare them for text2text, LAMOL among them.
 - ``ewc-sweep``: EWC's lambda on the first 5 DSC domains, domain-incremental, scored on dev
   (``stream.eval_split: dev``; test is dropped from those runs); the table runs use the best value.
 
@@ -37,19 +40,50 @@ STREAMS = {
         "max_train": 200,
         "max_eval": 200,
     },
-    "tc-class": {"benchmark": "tc", "order": "i", "scenario": "class", "max_train": 300, "max_eval": 300},
+    "tc-class": {
+        "benchmark": "tc",
+        "order": "i",
+        "scenario": "class",
+        "merge_labels": True,  # yelp and amazon: the same five star ratings
+        "max_train": 300,
+        "max_eval": 300,
+    },
+    "tc-class-t2t": {
+        "benchmark": "tc",
+        "order": "i",
+        "scenario": "class",
+        "merge_labels": True,
+        "max_train": 160,
+        "max_eval": 48,
+    },
+    "dsc5-domain-t2t": {
+        "benchmark": "dsc",
+        "tasks": DSC5,
+        "scenario": "domain",
+        "max_train": 160,
+        "max_eval": 48,
+    },
+}
+# text-to-text streams: smollm2 with LAMOL's settings (configs/lamol/tc.yaml), 1 epoch
+T2T_METHODS = ["finetune", "lamol", "replay", "multitask"]
+T2T = {
+    "model": {"name": "smollm2-135m", "max_length": 128, "max_answer_length": 8},
+    "training": {"epochs": 1, "lr": 3e-4, "batch_size": 4, "eval_batch_size": 32, "warmup_ratio": 0.1},
 }
 
 
 def config(
-    stream: dict[str, Any], method: str, args: argparse.Namespace, **method_args: Any
+    stream: dict[str, Any], method: str, args: argparse.Namespace, t2t: bool = False, **method_args: Any
 ) -> dict[str, Any]:
-    return {
+    classifier = {
         "model": {"name": "minilm-l6", "max_length": 128},
+        "training": {"epochs": 2, "lr": LR.get(method, 1e-4), "batch_size": 16, "eval_batch_size": 64},
+    }
+    return {
+        **(T2T if t2t else classifier),
         "method": method,
         "method_args": method_args,
         "stream": {**stream, "max_dev": 200, "seed": 0},
-        "training": {"epochs": 2, "lr": LR.get(method, 1e-4), "batch_size": 16, "eval_batch_size": 64},
         "seed": 0,
         "data_dir": str(Path(args.data_dir).resolve()),
     }
@@ -75,7 +109,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     grid_arguments(ap, "benchmarks/out/scenarios")
     ap.add_argument("--streams", nargs="+", default=list(STREAMS))
-    ap.add_argument("--methods", nargs="+", default=METHODS, help="a subset (e.g. to share the machine)")
+    ap.add_argument(
+        "--methods", nargs="+", default=METHODS + T2T_METHODS, help="a subset (e.g. to share the machine)"
+    )
     ap.add_argument(
         "--no-sweep", action="store_true", help="skip the EWC sweep (and ewc): another job runs it"
     )
@@ -92,13 +128,14 @@ def main() -> None:
     text += sweep_table
     for name in args.streams:
         keys = []
-        for method in METHODS:
+        t2t = name.endswith("-t2t")
+        for method in T2T_METHODS if t2t else METHODS:
             key = f"{name}/{method}"
             extra = {"ewc_lambda": lam} if method == "ewc" else {}
             if method not in args.methods or (method == "ewc" and args.no_sweep):
                 continue
             if not args.tables_only:
-                grid.run(key, config(STREAMS[name], method, args, **extra))
+                grid.run(key, config(STREAMS[name], method, args, t2t, **extra))
             keys.append(key)
         text += [
             "",

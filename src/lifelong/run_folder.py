@@ -14,7 +14,7 @@ from accelerate import PartialState
 from lifelong.context import cpu_only
 from lifelong.errors import LifelongError, RunFolderExistsError
 from lifelong.io import read_json, remove, replace, write_json
-from lifelong.schema import flatten, read_mapping
+from lifelong.schema import flatten
 
 STATUS = "status.json"
 CONFIG = "config.yaml"
@@ -53,9 +53,11 @@ def create_run_dir(run_dir: Path) -> None:
     state.wait_for_everyone()
 
 
-def config_changes(run_dir: Path, config: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """Settings whose value differs between the run's saved config and ``config``: key -> (saved, given)."""
-    saved, given = flatten(read_mapping(run_dir / CONFIG)), flatten(config)
+def config_changes(saved_config: dict[str, Any], config: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Settings whose value differs between a run's saved config and ``config``: key -> (saved, given).
+    Both are full configs (defaults filled in), so a key added to the library since the run started
+    is a change only if it is set to something other than its default."""
+    saved, given = flatten(saved_config), flatten(config)
     keys = sorted(set(saved) | set(given))
     return {k: (saved.get(k), given.get(k)) for k in keys if saved.get(k) != given.get(k)}
 
@@ -64,11 +66,13 @@ def _extends(saved: Any, given: Any) -> bool:
     return isinstance(saved, list) and isinstance(given, list) and given[: len(saved)] == saved
 
 
-def check_resume_config(run_dir: Path, config: dict[str, Any], allow: frozenset[str] = frozenset()) -> bool:
+def check_resume_config(
+    run_dir: Path, saved: dict[str, Any], config: dict[str, Any], allow: frozenset[str] = frozenset()
+) -> bool:
     """A resume continues the run that was started: any other setting would train the rest of it
     differently while ``config.yaml`` still shows the old one. The one change allowed without asking
     is more tasks at the end of ``stream.tasks`` (the stream goes on); returns whether it did."""
-    changes = config_changes(run_dir, config)
+    changes = config_changes(saved, config)
     extended = "stream.tasks" in changes and _extends(*changes["stream.tasks"])
     refused = {k: v for k, v in changes.items() if k not in allow and not (k == "stream.tasks" and extended)}
     if not refused:

@@ -74,7 +74,8 @@ def run(
     if run_dir:
         check_run_dir(run_dir, resume)
         if resume:
-            extended = check_resume_config(run_dir, config.to_dict(), allow_changes)
+            saved = load_config(run_dir / CONFIG).to_dict()
+            extended = check_resume_config(run_dir, saved, config.to_dict(), allow_changes)
     stream: Stream = load_stream(config.stream, _data_dir(config, config.stream.benchmark))
     session = open_session(config, stream.tasks, stream.scenario, run_dir)
     trained = [t for t in stream.tasks if not t.eval_only]

@@ -149,6 +149,7 @@ class Session:
                 "status": status,
                 "wall_time_s": round(wall_time, 1),
                 **({"probes": self._probe_table()} if self.probes else {}),
+                **({"method_tables": tables} if (tables := self.method.report_tables()) else {}),
             },
         )
         write_status(run_dir, status)

@@ -44,6 +44,7 @@ class Stream:
     name: str
     tasks: list[Task]
     scenario: Scenario = "task"
+    merge_labels: bool = False  # class-incremental: a label name shared by tasks is one class
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -57,6 +58,8 @@ class Stream:
             seen.add(task.name)
         if self.scenario == "domain":
             self._check_shared_labels()
+        if self.scenario == "class" and not self.merge_labels:
+            self._check_label_collisions()
 
     def _check_shared_labels(self) -> None:
         """Domain-incremental learning has one output space, so every classifier must share it."""
@@ -72,6 +75,23 @@ class Stream:
                     f"has {list(first.labels)} and task {task.name!r} has {list(task.labels)}; "
                     f"use scenario 'task' or 'class'"
                 )
+
+    def _check_label_collisions(self) -> None:
+        """Class-incremental learning grows one head over every task's labels; two tasks with the same
+        label name would share an output without the user saying so (e.g. 'positive' for films and for
+        phones), so that is an error unless the labels are renamed or the merge is asked for."""
+        owner: dict[str, str] = {}
+        for task in self.tasks:
+            if task.kind != "classification":
+                continue
+            for label in task.labels:
+                if label in owner:
+                    raise ConfigError(
+                        f"stream {self.name!r}: label {label!r} belongs to task {owner[label]!r} and to task "
+                        f"{task.name!r}; in class-incremental learning that would be one class. Rename it "
+                        f"with the task's label_map, or set stream.merge_labels: true if it is the same class"
+                    )
+                owner[label] = task.name
 
     def __len__(self) -> int:
         return len(self.tasks)
@@ -138,6 +158,9 @@ class StreamConfig:
     # the split every score matrix is computed on: "dev" for model selection (test is then dropped,
     # so it cannot be looked at), "test" for the reported numbers
     eval_split: Literal["test", "dev"] = "test"
+    # class-incremental: tasks that share a label name share that class (e.g. star ratings of two review
+    # sites); without it, a shared name is an error
+    merge_labels: bool = False
 
     def __post_init__(self) -> None:
         for name in ("max_train", "max_dev", "max_eval"):
@@ -356,7 +379,12 @@ def load_stream(
             return load_task_from_source(_custom_source(spec, i, cfg, root), root, generated)
 
         tasks = _load_all([partial(make_custom, i, spec) for i, spec in enumerate(cfg.tasks)])
-        return Stream(name="custom", tasks=tasks, scenario=cfg.scenario or "task")  # type: ignore[arg-type]
+        return Stream(
+            name="custom",
+            tasks=tasks,
+            scenario=cfg.scenario or "task",  # type: ignore[arg-type]
+            merge_labels=cfg.merge_labels,
+        )
     bdef = load_benchmark_def(cfg.benchmark or "builtin", generated)
     names, order = _select_names(bdef, cfg)
 
@@ -376,4 +404,9 @@ def load_stream(
 
     tasks = _load_all([partial(make, i, name) for i, name in enumerate(names)])
     stream_name = f"{bdef['name']}:{order}" if order else bdef["name"]
-    return Stream(name=stream_name, tasks=tasks, scenario=cfg.scenario or bdef["scenario"])  # type: ignore[arg-type]
+    return Stream(
+        name=stream_name,
+        tasks=tasks,
+        scenario=cfg.scenario or bdef["scenario"],  # type: ignore[arg-type]
+        merge_labels=cfg.merge_labels,
+    )

@@ -87,3 +87,21 @@ def plot_task_curves(R: Any, tasks: Sequence[str], path: str | os.PathLike[str],
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title="task")
     return _save(fig, path)
+
+
+def plot_line(
+    x: Sequence[Any],
+    y: Sequence[float],
+    path: str | os.PathLike[str],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+) -> Path:
+    """One quantity against another (e.g. the share of pseudo-samples kept against the stage)."""
+    fig = _new_figure(5.0, 3.2)
+    ax = fig.add_subplot()
+    ax.plot([str(v) for v in x], y, marker="o")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

@@ -121,6 +121,13 @@ def _report_md(metrics: dict[str, Any], matrices: dict[str, np.ndarray]) -> str:
             [stage, *(_pct(_at(probes[n]["scores"], i)) for n in names)] for i, stage in enumerate(stages)
         ]
         lines += _table(header, rows)
+    for i, table in enumerate(metrics.get("method_tables") or []):
+        lines += ["", f"## {table['title']}", ""]
+        if table.get("note"):
+            lines += [table["note"], ""]
+        lines += _table(table["columns"], [[_value(v) for v in row] for row in table["rows"]])
+        if table.get("plot"):
+            lines += ["", f"![{table['title']}](method_table_{i + 1}.png)"]
     lines += [
         "",
         "## Plots",
@@ -131,6 +138,15 @@ def _report_md(metrics: dict[str, Any], matrices: dict[str, np.ndarray]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _value(value: Any) -> str:
+    """A method table's cell: floats to one decimal, a mapping as ``key n, ...``."""
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items()) or "-"
+    return str(value)
 
 
 def _at(values: list[Any], i: int) -> Any:
@@ -189,8 +205,18 @@ def write_run_results(
     title = f"{method} on {model}: {primary}"
     plots.plot_heatmap(checked[primary], tasks, run_dir / HEATMAP, title)
     plots.plot_task_curves(checked[primary], tasks, run_dir / CURVES, title)
+    for i, table in enumerate(metrics.get("method_tables") or []):
+        if table.get("plot"):
+            _plot_method_table(table, run_dir / f"method_table_{i + 1}.png")
     write_text(run_dir / "report.md", _report_md(metrics, checked))
     return metrics
+
+
+def _plot_method_table(table: dict[str, Any], path: Path) -> None:
+    spec, columns = table["plot"], table["columns"]
+    x = [row[columns.index(spec["x"])] for row in table["rows"]]
+    y = [row[columns.index(spec["y"])] for row in table["rows"]]
+    plots.plot_line(x, y, path, xlabel=spec["x"], ylabel=spec.get("ylabel", spec["y"]), title=table["title"])
 
 
 def _matrix_of(metrics: dict[str, Any]) -> np.ndarray:

@@ -133,6 +133,12 @@ class Method:
         with self.eval_context(task):
             return self.learner.evaluate(task, examples)
 
+    def report_tables(self) -> list[dict[str, Any]]:
+        """Tables a method adds to the run's report and metrics.json (e.g. LAMOL's pseudo-samples per
+        stage): ``{"title", "columns", "rows", "note"?, "plot"?: {"x", "y", "ylabel"}}``, ``x`` and ``y``
+        naming columns of a line plot drawn beside the report."""
+        return []
+
     # ---- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Method state beyond the learner's weights (memories, Fisher, masks); tensors and plain data."""

@@ -16,7 +16,7 @@ import logging
 import random
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +29,7 @@ from lifelong.methods.base import Method, MethodConfig, StepInfo, register_metho
 from lifelong.methods.pseudo_samples import (
     GEN,
     KEPT,
+    STRICT_CHECKS,
     SampleCache,
     SamplingConfig,
     attribute,
@@ -60,11 +61,12 @@ class LamolConfig(MethodConfig):
     real_samples: bool = False  # LAMOL_real: the same number of real old examples instead
     top_k: Annotated[int, AT_LEAST_1] = 20
     temperature: Annotated[float, POSITIVE] = 1.0
-    max_gen_length: Annotated[int, AT_LEAST_1] | None = (
-        None  # tokens generated after GEN; default model.max_length - 1
-    )
+    # tokens generated after GEN; default as in the paper, up to the model's context (at most 1024, GPT-2's)
+    max_gen_length: Annotated[int, AT_LEAST_1] | None = None
     gen_batch_size: Annotated[int, AT_LEAST_1] = 32
-    require_eos: bool = True  # drop samples cut off by max_gen_length (their answer may be cut)
+    # stricter than the paper (which keeps every sample with one ANS): any of no_eos, special_token,
+    # empty_answer also rejects; every stage's stats count them either way
+    strict: list[str] = field(default_factory=list)
     cache: bool = True  # keep generated ids under a key of everything that produced them
     cache_dir: str | None = None  # where the cache lives; default the run's stage folder
     show_examples: Annotated[int, NON_NEGATIVE] = 5  # decoded samples kept in each stage's stats
@@ -83,6 +85,11 @@ class Lamol(Method):
         super().__init__(*args, **kwargs)
         if not isinstance(self.learner, CausalTextToText):
             raise ConfigError("lamol needs a causal text-to-text learner")
+        unknown = set(self.config.strict) - set(STRICT_CHECKS)
+        if unknown:
+            raise ConfigError(
+                f"method_args.strict: unknown check(s) {sorted(unknown)}; known: {list(STRICT_CHECKS)}"
+            )
         self.lm: CausalTextToText = self.learner
         self.history: list[dict[str, Any]] = []
 
@@ -144,7 +151,7 @@ class Lamol(Method):
         sampling = SamplingConfig(
             top_k=cfg.top_k,
             temperature=cfg.temperature,
-            max_length=cfg.max_gen_length or self.lm.max_length - 1,
+            max_length=cfg.max_gen_length or min(self.lm.context_length, 1024) - 1,
             batch_size=cfg.gen_batch_size,
         )
         labels = {name: name if name is not None else GEN for name in quota}
@@ -155,6 +162,7 @@ class Lamol(Method):
         rows: list[Row] = []
         reasons: dict[str, list[str]] = {}
         kept_by_task: Counter[str] = Counter()
+        flags_of_kept: Counter[str] = Counter()
         kept_lines: list[dict[str, Any]] = []
         rejected: list[dict[str, Any]] = []
         n_tokens = 0
@@ -162,8 +170,13 @@ class Lamol(Method):
             reasons[label] = []
             for ids in raw[label]:
                 n_tokens += generated_length(ids, self.lm.eos_id)
-                parsed, why = parse_sample(
-                    ids, self.lm.ans_id, self.lm.eos_id, require_eos=cfg.require_eos, forbidden=gen_ids
+                parsed, why, flags = parse_sample(
+                    ids,
+                    self.lm.ans_id,
+                    self.lm.eos_id,
+                    strict=cfg.strict,
+                    forbidden=gen_ids,
+                    max_length=self.lm.max_length - 1,  # its LM row adds GEN
                 )
                 reasons[label].append(why)
                 if parsed is None:
@@ -177,6 +190,7 @@ class Lamol(Method):
                 row = {**qa_row(parsed, index), "replayed": True, "pseudo": True}
                 rows.append(self._with_lm(row, self.gen_id(name)))
                 kept_by_task[owner] += 1
+                flags_of_kept.update(flags)
                 kept_lines.append({"asked": label, "task": owner, "text": text, "ids": parsed.ids})
         stats = {
             "mode": "generated",
@@ -184,7 +198,8 @@ class Lamol(Method):
             "task_tokens": cfg.task_tokens,
             "cache": run["cache"],
             "cache_key": run["key"],
-            **sample_stats(quota, reasons, kept_by_task, n_tokens, run["seconds"]),
+            "strict": list(cfg.strict),
+            **sample_stats(quota, reasons, kept_by_task, n_tokens, run["seconds"], flags_of_kept),
             "examples": [{k: v for k, v in line.items() if k != "ids"} for line in kept_lines][
                 : cfg.show_examples
             ],
@@ -258,6 +273,50 @@ class Lamol(Method):
         write_json(folder / "replay_stats.json", {"stage": stage + 1, "task": task.name, **stats})
         text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
         write_text(folder / "pseudo_samples.jsonl", text)
+
+    def report_tables(self) -> list[dict[str, Any]]:
+        """Per stage: samples asked, kept, rejected by reason, and what a stricter check would drop."""
+        stages = [h for h in self.history if "requested" in h]
+        if not stages:
+            return []
+        columns = [
+            "stage",
+            "task",
+            "mode",
+            "asked",
+            "kept",
+            "kept %",
+            "rejected by reason",
+            "kept, strict would reject",
+        ]
+        rows = [
+            [
+                h["stage"],
+                h["task"],
+                h["mode"],
+                h["requested"],
+                h["kept"],
+                100 * h.get("kept_share", 1 - h["rejection_rate"]),
+                h.get("rejected_by_reason", {}),
+                {k: v for k, v in h.get("kept_but_strict_would_reject", {}).items() if v},
+            ]
+            for h in stages
+        ]
+        note = (
+            "Kept: exactly one ANS (the paper's rule)"
+            + (f", and passes {', '.join(self.config.strict)}" if self.config.strict else "")
+            + ". Examples of each stage's samples are in stages/*/replay_stats.json."
+        )
+        plot = {"x": "stage", "y": "kept %", "ylabel": "pseudo-samples kept (%)"}
+        return [
+            {
+                "title": "LAMOL pseudo-samples per stage",
+                "columns": columns,
+                "rows": rows,
+                "note": note,
+                "plot": plot,
+            }
+        ]
 
     # ---- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -2,10 +2,10 @@
 their stats, and a cache keyed by everything that produced them.
 
 A pseudo-sample is what the model writes after a GEN token: ``context question ANS answer EOS``.
-It is only usable when it has exactly one ANS (where the answer starts) and ends with EOS; the
+LAMOL keeps every sample with exactly one ANS (where the answer starts); that is the rule here. Three
+stricter checks are always counted and drop a sample only when asked for (``strict``): no EOS before
+the length cap, an empty answer (ANS right before EOS), a generation token inside the sample. The
 checks run on token ids, because a decoded string may contain ``__ans__`` typed by the model as text.
-Two further checks drop samples that would teach nonsense: an empty answer (ANS right before EOS)
-and a generation token inside the sample.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ log = logging.getLogger("lifelong")
 
 GEN = "__gen__"
 KEPT = "kept"
-REJECT_REASONS = ("no_ans", "multiple_ans", "no_eos", "special_token", "empty_answer")
+STRICT_CHECKS = ("no_eos", "special_token", "empty_answer")  # counted always, applied on request
+REJECT_REASONS = ("no_ans", "multiple_ans", "too_long", *STRICT_CHECKS)
 
 
 def task_gen_token(task_name: str) -> str:
@@ -51,33 +52,39 @@ def parse_sample(
     ans_id: int,
     eos_id: int,
     *,
-    require_eos: bool = True,
+    strict: Iterable[str] = (),
     forbidden: Iterable[int] = (),
-) -> tuple[ParsedSample | None, str]:
-    """Generated ids (after GEN) -> the usable sample and ``"kept"``, or None and why it was rejected.
-
-    Everything after the first EOS is padding. A sample without EOS ran into the length limit: its
-    answer may be cut, so it is rejected unless ``require_eos`` is off (then EOS is appended).
-    """
+    max_length: int | None = None,
+) -> tuple[ParsedSample | None, str, list[str]]:
+    """Generated ids (after GEN) -> (the usable sample or None, ``"kept"`` or why it was rejected, the
+    stricter checks it fails). Everything after the first EOS is padding; a sample without one ran into
+    the cap and gets EOS appended. A sample longer than ``max_length`` loses the start of its context;
+    one whose answer alone is that long is rejected as ``too_long``."""
     ids = list(ids)
+    flags = []
     if eos_id in ids:
         ids = ids[: ids.index(eos_id) + 1]
-    elif require_eos:
-        return None, "no_eos"
     else:
         ids = ids + [eos_id]
+        flags.append("no_eos")
     n_ans = ids.count(ans_id)
-    if n_ans == 0:
-        return None, "no_ans"
-    if n_ans > 1:
-        return None, "multiple_ans"
+    if n_ans != 1:
+        return None, "no_ans" if n_ans == 0 else "multiple_ans", flags
+    ans_pos = ids.index(ans_id)
     blocked = set(forbidden)
     if any(t in blocked for t in ids):
-        return None, "special_token"
-    ans_pos = ids.index(ans_id)
+        flags.append("special_token")
     if ans_pos == len(ids) - 2:  # ANS directly followed by EOS: nothing to learn as an answer
-        return None, "empty_answer"
-    return ParsedSample(ids, ans_pos), KEPT
+        flags.append("empty_answer")
+    applied = [f for f in flags if f in set(strict)]
+    if applied:
+        return None, applied[0], flags
+    if max_length is not None and len(ids) > max_length:
+        drop = len(ids) - max_length
+        if drop > ans_pos:
+            return None, "too_long", flags
+        ids, ans_pos = ids[drop:], ans_pos - drop
+    return ParsedSample(ids, ans_pos), KEPT, flags
 
 
 def qa_row(sample: ParsedSample, task_index: int) -> Row:
@@ -156,8 +163,10 @@ def sample_stats(
     kept_by_task: Counter[str],
     n_tokens: int,
     seconds: float,
+    flags_of_kept: Counter[str] | None = None,
 ) -> dict[str, Any]:
-    """Counts, the rejection rate and reasons, and the share of the kept samples per task."""
+    """Counts, the rejection rate and reasons, the share of the kept samples per task, and how many kept
+    samples a stricter check would have dropped."""
     all_reasons = Counter(r for rs in reasons.values() for r in rs)
     generated = sum(all_reasons.values())
     kept = all_reasons[KEPT]
@@ -166,8 +175,10 @@ def sample_stats(
         "requested_per_task": {str(k) if k is not None else GEN: v for k, v in requested.items()},
         "generated": generated,
         "kept": kept,
+        "kept_share": kept / generated if generated else 0.0,
         "rejection_rate": (generated - kept) / generated if generated else 0.0,
         "rejected_by_reason": {r: all_reasons[r] for r in REJECT_REASONS if all_reasons[r]},
+        "kept_but_strict_would_reject": {c: (flags_of_kept or Counter())[c] for c in STRICT_CHECKS},
         "share_per_task": {k: v / kept for k, v in sorted(kept_by_task.items())} if kept else {},
         "kept_per_task": dict(sorted(kept_by_task.items())),
         "generated_tokens": n_tokens,

@@ -9,6 +9,7 @@ Prediction decodes greedily, batched, with left padding and the KV cache.
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import torch
@@ -18,7 +19,8 @@ from torch import nn
 from lifelong.data.task import Example, Scenario, Task
 from lifelong.models.base import Learner, LearnerOutput, Row
 
-ANS, EOS = "__ans__", "__eos__"
+ANS, EOS = "__ans__", "__eos__"  # EOS only for a tokenizer without an end token of its own
+SPECIAL_NOISE = 0.5  # a new token's noise, as a share of the embeddings' per-dimension spread
 N_GROUPS = 2  # row groups the loss reports: 0 = QA format, 1 = LM format (a row's group is < N_GROUPS)
 
 
@@ -43,16 +45,26 @@ class CausalTextToText(Learner):
         self.lm = lm
         self.scenario = scenario
         self.max_answer_length = max_answer_length
-        # ANS starts as the line break where the tokenizer has one token for it: between a question
-        # and its answer ANS plays the part a line break plays in plain text, so the pretrained LM
-        # already predicts it there. From the mean embedding, smollm2 wrote its pseudo-samples' answers
-        # without ANS (20 of 20 rejected after 96 agnews examples; 14 of 20 from the line break).
+        # ANS starts near the line break where the tokenizer has one token for it (between a question and
+        # its answer ANS plays the part a line break plays in plain text, so the pretrained LM predicts
+        # it there), plus noise: an exact copy has the line break's logits, so the model samples one
+        # where the other belongs. From the mean embedding smollm2 wrote its answers without ANS.
         self.add_special_tokens([ANS], init_from=self._single_token("\n"))
-        # EOS starts as the model's own end token: a pretrained LM already knows where an answer ends
-        self.add_special_tokens([EOS], init_from=tokenizer.eos_token)
         self.ans_id = tokenizer.convert_tokens_to_ids(ANS)
-        self.eos_id = tokenizer.convert_tokens_to_ids(EOS)
+        # EOS is the model's own end token, as in LAMOL: it stops generation and the model knows it
+        if tokenizer.eos_token is None:
+            self.add_special_tokens([EOS])
+        self.eos_id = tokenizer.convert_tokens_to_ids(tokenizer.eos_token or EOS)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
+
+    @property
+    def context_length(self) -> int:
+        """The longest sequence the model takes (its position table)."""
+        config = self.lm.config
+        for name in ("max_position_embeddings", "n_positions", "n_ctx"):
+            if getattr(config, name, None):
+                return int(getattr(config, name))
+        return self.max_length
 
     def _single_token(self, text: str) -> str | None:
         """The vocabulary entry that encodes ``text`` on its own, or None when it takes several."""
@@ -60,8 +72,10 @@ class CausalTextToText(Learner):
         return self.tokenizer.convert_ids_to_tokens(ids[0]) if len(ids) == 1 else None
 
     def add_special_tokens(self, tokens: list[str], init_from: str | None = None) -> list[int]:
-        """Add tokens once (idempotent); grow the embeddings; new rows start from ``init_from``'s
-        embedding, else the mean embedding (a random row would make generation start far off)."""
+        """Add tokens once (idempotent) and grow the embeddings. A new row starts from ``init_from``'s
+        embedding (else the mean embedding: a random row would make generation start far off) plus
+        noise of a fixed share of the embeddings' spread, seeded by the token itself: no two tokens,
+        old or new, share their logits, so the model can tell them apart from the first update."""
         new = [t for t in tokens if t not in self.tokenizer.get_vocab()]
         if new:
             self.tokenizer.add_special_tokens(
@@ -71,16 +85,19 @@ class CausalTextToText(Learner):
             old_n = emb.weight.shape[0]
             if len(self.tokenizer) > old_n:
                 self.lm.resize_token_embeddings(len(self.tokenizer), mean_resizing=False)
-                emb = self.lm.get_input_embeddings()
                 source = self.tokenizer.convert_tokens_to_ids(init_from) if init_from else None
+                tables = [self.lm.get_input_embeddings().weight]
+                out = self.lm.get_output_embeddings()
+                if out is not None and out.weight is not tables[0]:
+                    tables.append(out.weight)
                 with torch.no_grad():
-                    emb.weight[old_n:] = (
-                        emb.weight[source] if source is not None else emb.weight[:old_n].mean(0)
-                    )
-                    out = self.lm.get_output_embeddings()
-                    if out is not None and out.weight is not emb.weight:
-                        out_rows = out.weight[source] if source is not None else out.weight[:old_n].mean(0)
-                        out.weight[old_n:] = out_rows
+                    for table in tables:
+                        base = table[source] if source is not None else table[:old_n].mean(0)
+                        spread = table[:old_n].float().std(0)
+                        for row, token in enumerate(new, start=old_n):
+                            g = torch.Generator().manual_seed(zlib.crc32(token.encode()))
+                            noise = torch.randn(table.shape[1], generator=g) * spread * SPECIAL_NOISE
+                            table[row] = (base.float() + noise.to(base.device)).to(table.dtype)
         return self.tokenizer.convert_tokens_to_ids(tokens)
 
     # ---- data --------------------------------------------------------------------------------
