@@ -59,8 +59,8 @@ def test_sparsity_regulariser_and_consolidation() -> None:
     first = 0.75 * sum(float(x.sum()) for x in a) / 5  # first task: λ·Σa/N
     assert float(hat.regularizer(0, s).detach()) == pytest.approx(first)
 
-    hat.consolidate(0)  # a_prev = max(a_prev, a at s_max)
-    assert gates[0].used.tolist() == pytest.approx([1.0, 0.0, 0.5])
+    hat.consolidate(0)  # a_prev = a_prev ∪ the binary mask e > 0 (e = 0 is closed)
+    assert gates[0].used.tolist() == [1.0, 0.0, 0.0]
     assert gates[1].used.tolist() == pytest.approx([1.0, 0.0])
     for g in gates:
         g.add_task()
@@ -176,7 +176,7 @@ def test_mask_lr_gives_the_task_embeddings_their_own_learning_rate() -> None:
         masks = method.hat.masks(task)
         return float(sum(int((m > 0.5).sum()) for m in masks) / sum(m.numel() for m in masks))
 
-    plain, tasks = session("hat", "training.lr=1e-3")
+    plain, tasks = session("hat", "training.lr=1e-3", "method_args.mask_lr=null")
     fast, _ = session("hat", "training.lr=1e-3", "method_args.mask_lr=0.1")
     for sess in (plain, fast):
         sess.learn_task(tasks[0])
@@ -191,3 +191,36 @@ def test_mask_lr_gives_the_task_embeddings_their_own_learning_rate() -> None:
     # at lr 1e-3 the sparsity regulariser cannot move N(0, 1) embeddings: about half the units stay
     # open; with the larger mask learning rate it closes most of them, leaving capacity for later tasks
     assert open_fraction(fast.method, 0) < open_fraction(plain.method, 0) - 0.1
+
+
+def test_learned_tasks_answer_with_binary_masks_and_only_their_units_are_frozen() -> None:
+    """A unit no earlier task opened contributes exactly zero to them, so it stays trainable: HAT's
+    real-valued a_prev = sigmoid(400·e) > 0 would freeze it too (58 % frozen for 49 % open)."""
+    sess, tasks = session("hat")
+    sess.learn_task(tasks[0])
+    hat = sess.method.hat
+    for g in hat.gates():
+        assert set(g.used.unique().tolist()) <= {0.0, 1.0}
+        assert torch.equal(g.used, g.open_units(0))
+    with sess.method.eval_context(tasks[0]):
+        assert all(set(g().unique().tolist()) <= {0.0, 1.0} for g in hat.gates())
+    closed = [(ml.linear.weight.detach().clone(), ml.gate.used == 0) for ml, _ in hat.links()]
+    assert any(bool(free.any()) for _, free in closed)
+    sess.learn_task(tasks[1])
+    for (before, free), (ml, _) in zip(closed, hat.links(), strict=True):
+        if free.any():  # rows of units task 0 left closed did train for task 1
+            assert not torch.equal(ml.linear.weight[free], before[free])
+    usage = sess.method.mask_usage
+    assert [u["stage"] for u in usage] == [1, 2]
+    total = sum(g.units for g in hat.gates())
+    assert usage[1]["used so far %"] == pytest.approx(100 * sum(float(g.used.sum()) for g in hat.gates()) / total)
+    assert 0 < usage[0]["open %"] < 100 and usage[0]["overlap with earlier %"] == 0
+
+
+def test_the_task_embeddings_gradients_are_not_clipped() -> None:
+    sess, tasks = session("hat")
+    sess.method.grow(tasks[0])
+    params = list(sess.method.trainable_parameters())
+    clipped = {id(p) for p in sess.method.clipped(params)}
+    embeddings = {id(p) for p in sess.method.hat.task_embeddings(0)}
+    assert embeddings and not embeddings & clipped and clipped == {id(p) for p in params} - embeddings

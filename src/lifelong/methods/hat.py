@@ -3,6 +3,7 @@ Earlier tasks' outputs are preserved exactly (see ``lifelong.models.plugins.hat`
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -23,10 +24,12 @@ class HATConfig(PluginConfig):
     lamb: Annotated[float, NON_NEGATIVE] = 0.75  # sparsity regulariser weight
     clamp: Annotated[float, POSITIVE] = 6.0  # task embeddings are clamped to ±clamp after every step
     thres_cosh: Annotated[float, POSITIVE] = 50.0  # clamp of s·e inside the gradient compensation
-    # learning rate of the task embeddings; None = training.lr. Adam moves each entry by about lr per
-    # step whatever the gradient compensation, and e starts N(0, 1): at lr 1e-3 a short task cannot
-    # close a unit, every task keeps about half the units and later tasks find them all frozen.
-    mask_lr: Annotated[float, POSITIVE] | None = None
+    # learning rate of the task embeddings (their own AdamW group); None = training.lr. Adam moves each
+    # entry by about lr per update whatever HAT's gradient compensation does, and e starts N(0, 1): at
+    # the plugins' 1e-3 a task cannot close a unit in a few hundred updates, every task keeps the random
+    # half of the units it started with and later tasks find them all used. The default lets an entry
+    # cross zero within a few dozen updates (chosen on dev data, docs/results.md §4).
+    mask_lr: Annotated[float, POSITIVE] | None = 0.05
 
 
 @register_method("hat")
@@ -34,12 +37,14 @@ class HATMethod(PluginMethod):
     """HAT: hard attention masks on CL-plugins in a frozen backbone protect earlier tasks' units exactly (Serra et al., 2018)."""
 
     config_class = HATConfig
+    hard_masks = True
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         cfg = self.config
         self.selector.s = cfg.s_max
         self.hat = HAT(self.learner, cfg.s_max, cfg.lamb, cfg.clamp, cfg.thres_cosh)
+        self.mask_usage: list[dict[str, Any]] = []  # per finished task: open, overlap, used so far
 
     def make_plugin(self, site: PluginSite) -> nn.Module:
         return HATAdapter(site.hidden, self.config.bottleneck, self.selector)
@@ -52,6 +57,10 @@ class HATMethod(PluginMethod):
         if self.config.mask_lr is None:
             return {}
         return {id(p): self.config.mask_lr for p in self.hat.task_embeddings(self.current)}
+
+    def clipped(self, params: list[nn.Parameter]) -> list[nn.Parameter]:
+        embeddings = self.hat.embedding_ids()
+        return [p for p in params if id(p) not in embeddings]
 
     def before_task(self, task: Task, rows: list[Row]) -> list[Row]:
         self.hat.start_task()
@@ -76,4 +85,28 @@ class HATMethod(PluginMethod):
         self.hat.clamp(self.current)
 
     def after_task(self, task: Task, rows: list[Row]) -> None:
-        self.hat.consolidate(self.position(task))
+        t = self.position(task)
+        self.hat.consolidate(t)
+        self.mask_usage.append({"stage": t + 1, "task": task.name, **self.hat.usage(t)})
+
+    def report_tables(self) -> list[dict[str, Any]]:
+        if not self.mask_usage:
+            return []
+        columns = list(self.mask_usage[0])
+        return [
+            {
+                "title": "HAT mask usage per task",
+                "columns": columns,
+                "rows": [[row[c] for c in columns] for row in self.mask_usage],
+                "note": "Shares of all masked plugin units: open for the task (its binary mask), of those "
+                "already used by an earlier task, and used by some task so far (frozen for later tasks).",
+                "plot": {"x": "stage", "y": "used so far %", "ylabel": "units used by the tasks so far (%)"},
+            }
+        ]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "mask_usage": json.dumps(self.mask_usage)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.mask_usage = json.loads(state.get("mask_usage", "[]"))

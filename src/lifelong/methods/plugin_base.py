@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from torch import nn
 
@@ -38,6 +38,7 @@ class PluginMethod(Method):
     answers_unseen_tasks = False
     scenarios = frozenset({"task"})
     learner_kinds = frozenset({"classifier", "mlm"})
+    hard_masks: ClassVar[bool] = False  # HAT-masked methods answer with binary masks
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -98,9 +99,10 @@ class PluginMethod(Method):
 
     @contextlib.contextmanager
     def eval_context(self, task: Task) -> Iterator[None]:
-        saved = (self.selector.task, self.selector.s)
+        saved = (self.selector.task, self.selector.s, self.selector.hard)
         self.selector.task, self.selector.s = self.position(task), self.inference_s
+        self.selector.hard = self.hard_masks
         try:
             yield
         finally:
-            self.selector.task, self.selector.s = saved
+            self.selector.task, self.selector.s, self.selector.hard = saved

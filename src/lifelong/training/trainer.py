@@ -54,6 +54,7 @@ def train_task(
     params = [p for p in method.trainable_parameters() if p.requires_grad]
     updates = math.ceil(len(loader) / cfg.grad_accum) * cfg.epochs
     optimizer, scheduler = build_optimizer(groups_by_lr(params, method.learning_rates()), cfg, updates)
+    clipped = method.clipped(params)
     model, optimizer, loader, scheduler = acc.prepare(learner, optimizer, loader, scheduler)
     model.train()
 
@@ -82,7 +83,7 @@ def train_task(
                 if acc.sync_gradients:
                     method.after_backward(info)
                     if cfg.max_grad_norm:
-                        acc.clip_grad_norm_(params, cfg.max_grad_norm)
+                        acc.clip_grad_norm_(clipped, cfg.max_grad_norm)
                     method.before_step(info)
                 optimizer.step()
                 if acc.sync_gradients:

@@ -19,6 +19,7 @@ class TaskSelector:
 
     task: int = 0
     s: float = 400.0
+    hard: bool = False  # HAT at inference: binary masks (a unit is open or contributes exactly zero)
 
 
 class PerTask(nn.Module):

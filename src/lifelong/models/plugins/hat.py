@@ -12,9 +12,14 @@ Parts:
   regulariser, gradient compensation, protection, consolidation). It is not a method, so the ``hat``
   and ``ctr`` methods and masked-LM post-training can all drive it from their hooks.
 
-Protection is exact: besides HAT's gradient blocking, protected entries are restored after the optimizer
-step, so neither momentum nor weight decay can move them (the public implementations let weight decay
-erode protected weights).
+Masks are binary once a task is learned: a task answers with ``e_t > 0`` (``sigmoid(s_max·e_t) > 0.5``),
+so a unit it does not use contributes exactly zero to it, and ``used`` (a_prev) is the union of the
+finished tasks' binary masks. Protection then freezes exactly the weights between used units and
+leaves every other unit trainable for later tasks. HAT itself keeps the real-valued sigmoid at s_max:
+every unit with ``e > −0.22`` then counts as used, which froze 58 % of the units after one task although
+only 49 % were open. Protection is exact: besides HAT's gradient blocking, protected entries are
+restored after the optimizer step, so neither momentum nor weight decay can move them (the public
+implementations let weight decay erode protected weights).
 """
 
 from __future__ import annotations
@@ -56,12 +61,17 @@ class HATGate(PerTask):
         yield self.embeddings[task]
 
     def mask(self, task: int | None = None, s: float | None = None) -> torch.Tensor:
+        """The soft mask of training: ``sigmoid(s·e)``."""
         task = self.selector.task if task is None else task
         s = self.selector.s if s is None else s
         return torch.sigmoid(s * self.embeddings[task])
 
+    def open_units(self, task: int) -> torch.Tensor:
+        """The binary mask a learned task answers with (1 = open), the one protection is built on."""
+        return (self.embeddings[task] > 0).to(self.used.dtype)
+
     def forward(self) -> torch.Tensor:
-        return self.mask()
+        return self.open_units(self.selector.task) if self.selector.hard else self.mask()
 
 
 class MaskedLinear(nn.Module):
@@ -153,6 +163,30 @@ class HAT:
     def masks(self, task: int, s: float | None = None) -> list[torch.Tensor]:
         return [g.mask(task, self.s_max if s is None else s) for g in self.gates()]
 
+    @torch.no_grad()
+    def usage(self, task: int) -> dict[str, float]:
+        """Shares of all masked units (%): open for ``task``, open for it and used by an earlier task
+        (overlap), and used by any task so far: the rule protection uses, so "used" is what is frozen."""
+        gates = self.gates()
+        total = sum(g.units for g in gates)
+        opened = sum(float(g.open_units(task).sum()) for g in gates)
+        earlier = [torch.zeros_like(g.used) for g in gates]
+        for t in range(task):
+            earlier = [torch.maximum(e, g.open_units(t)) for e, g in zip(earlier, gates, strict=True)]
+        overlap = sum(float((g.open_units(task) * e).sum()) for g, e in zip(gates, earlier, strict=True))
+        so_far = sum(
+            float(torch.maximum(g.open_units(task), e).sum()) for g, e in zip(gates, earlier, strict=True)
+        )
+        return {
+            "open %": 100 * opened / total,
+            "overlap with earlier %": 100 * overlap / max(opened, 1.0),
+            "used so far %": 100 * so_far / total,
+        }
+
+    def embedding_ids(self) -> set[int]:
+        """Every task embedding's id: their gradients are HAT's compensated ones, kept out of clipping."""
+        return {id(e) for g in self.gates() for e in g.embeddings}
+
     # ---- training --------------------------------------------------------------------------------
     def regularizer(self, task: int, s: float) -> torch.Tensor:
         """λ·Σ a·(1 − a_prev) / Σ(1 − a_prev) over all masked units (λ·Σa/N on the first task)."""
@@ -221,9 +255,9 @@ class HAT:
 
     @torch.no_grad()
     def consolidate(self, task: int) -> None:
-        """a_prev = max(a_prev, a_task at s_max)."""
+        """a_prev = a_prev ∪ the task's binary mask."""
         for g in self.gates():
-            g.used.copy_(torch.maximum(g.used, g.mask(task, self.s_max)))
+            g.used.copy_(torch.maximum(g.used, g.open_units(task)))
 
     def model_device(self) -> torch.device:
         return next(self.model.parameters()).device
