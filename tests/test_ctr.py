@@ -1,4 +1,4 @@
-"""CTR: transfer routing with frozen earlier capsules, bit-identical old tasks, checkpoints that keep
+"""CTR: shared transfer routing over every capsule so far, earlier capsules kept, checkpoints that keep
 masks, capsules and heads, and ``lifelong learn`` on a saved CTR learner."""
 
 from __future__ import annotations
@@ -8,49 +8,75 @@ from pathlib import Path
 
 import torch
 import yaml
-from _plugins_util import learn_three_tasks_checking_old_answers, masked_weights, session, task_logits
+from _plugins_util import masked_weights, session, task_logits
 from safetensors.torch import load_file
 
 from lifelong.cli import main
 from lifelong.data.task import Task
-from lifelong.models.plugins import KnowledgeSharing, TaskSelector, TransferRouter, plugins
+from lifelong.models.plugins import KnowledgeSharing, TaskSelector, plugins
+from lifelong.models.plugins.capsules import all_capsules
 from lifelong.runs import open_learner
 from lifelong.session import Session
 
 
-def test_transfer_routing_freezes_earlier_capsules_and_gates_binarily() -> None:
+def _ksm(tasks: int) -> tuple[KnowledgeSharing, TaskSelector]:
     torch.manual_seed(0)
     selector = TaskSelector()
     ksm = KnowledgeSharing(16, selector, capsule_mid=8, capsule_dim=4, channels=6)
-    for _ in range(3):
+    for _ in range(tasks):
         ksm.add_task()
-    ksm.out.gate.add_task()  # the HAT gate of the output projection grows with the model, not the KSM
-    ksm.out.gate.add_task()
-    ksm.out.gate.add_task()
-    selector.task = 2
-    x = torch.randn(5, 7, 16)
+        ksm.out.gate.add_task()  # the HAT gate of the output projection grows with the model
+    selector.task = tasks - 1
+    return ksm, selector
+
+
+def test_every_capsule_is_routed_by_the_shared_routing_and_the_gradient_flows_through_old_ones() -> None:
+    ksm, _ = _ksm(3)
+    for capsule in ksm.capsules[:2]:  # as the method leaves them: earlier capsules keep their parameters
+        capsule.requires_grad_(False)
+    x = torch.randn(5, 7, 16, requires_grad=True)
+    seen = []
+    ksm.routing.register_forward_hook(lambda m, i, o: seen.append(i[0]))
     ksm.train()
     ksm(x).pow(2).sum().backward()
-    assert all(p.grad is None for c in ksm.capsules[:2] for p in c.parameters())  # earlier capsules: blocked
+    assert seen[0].shape == (3, 5, 7, 4)  # tasks 0, 1 and the current one, all routed
     assert all(p.grad is not None for p in ksm.capsules[2].parameters())
-    assert ksm.routers[2].fc_gate.weight.grad is not None  # straight-through: the detector learns
-    assert all(p.grad is None for r in ksm.routers[:2] for p in r.parameters())
-
-    router: TransferRouter = ksm.routers[2]
-    seen = []
-    router.register_forward_hook(lambda m, i, o: seen.append(i))
+    assert ksm.routing.fc_gate.weight.grad is not None  # straight-through: the gate learns
+    assert all(r.grad is not None for r in ksm.routing.routes)  # shared routing: every source trains
+    # the gradient reaches the input through the earlier capsules too, not only through the current one
+    ksm.zero_grad()
+    x.grad = None
+    only_old = all_capsules(list(ksm.capsules[:2]), x).pow(2).sum()
+    only_old.backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
     ksm.eval()
     with torch.no_grad():
-        a, b = ksm(x), ksm(x)
-    assert torch.equal(a, b)  # inference is deterministic (argmax instead of Gumbel noise)
-    current, earlier = seen[0]
-    assert current.shape == (5, 7, 4) and earlier.shape == (2, 5, 7, 4)
+        assert torch.equal(ksm(x), ksm(x))  # inference is deterministic (argmax instead of Gumbel noise)
 
 
-def test_ctr_answers_old_tasks_bit_identically_after_new_ones() -> None:
-    sess = learn_three_tasks_checking_old_answers("ctr")
+def test_a_closed_gate_removes_the_current_tasks_own_capsule_too() -> None:
+    ksm, _ = _ksm(2)
+    ksm.eval()
+    x = torch.randn(3, 5, 16)
+    with torch.no_grad():
+        ksm.routing.fc_gate.bias.copy_(torch.tensor([-100.0, 100.0]))  # every gate closed
+        assert float(ksm.routing(all_capsules(list(ksm.capsules), x)).abs().max()) == 0.0
+        ksm.routing.fc_gate.bias.copy_(torch.tensor([100.0, -100.0]))
+        assert float(ksm.routing(all_capsules(list(ksm.capsules), x)).abs().max()) > 0.0
+
+
+def test_ctr_keeps_old_capsules_and_protected_units_while_routing_is_shared() -> None:
+    sess, tasks = session("ctr")
+    sess.learn_task(tasks[0])
     ksm = plugins(sess.method.learner)[0].ksm
-    assert len(ksm.capsules) == 3 and ksm.routers[2].route.shape[0] == 3
+    first_capsule = [p.detach().clone() for p in ksm.capsules[0].parameters()]
+    routes = [r.detach().clone() for r in ksm.routing.routes]
+    sess.learn_task(tasks[1])
+    assert all(torch.equal(a, b) for a, b in zip(first_capsule, ksm.capsules[0].parameters(), strict=True))
+    assert not torch.equal(routes[0], ksm.routing.routes[0])  # task 0's routing keeps learning
+    assert len(ksm.capsules) == 2 and len(ksm.routing.routes) == 2
+    row = sess.scores.array("accuracy")
+    assert row[2, 0] >= row[1, 0] - 0.2  # shared routing may move an old task a little, not undo it
 
 
 def _saved_ctr_learner(out: Path) -> tuple[Session, list[Task]]:
@@ -94,7 +120,4 @@ def test_lifelong_learn_adds_a_task_to_a_saved_ctr_learner(tmp_path: Path) -> No
     after, tasks = open_learner(out)
     new = after.method
     assert len(plugins(new.learner)[0].ksm.capsules) == 3 and len(new.learner.heads) == 3
-    for task in tasks[:2]:  # the old tasks answer exactly as before
-        rows = old.learner.encode(task, task.split(task.eval_split()))
-        assert torch.equal(task_logits(new, task, rows), task_logits(old, task, rows))
     assert sum(int((a != b).sum()) for a, b in zip(masked_weights(old), masked_weights(new), strict=True)) > 0

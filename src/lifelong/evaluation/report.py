@@ -29,9 +29,10 @@ LEGEND = (
     "ACC: mean final score over all tasks. AIA: mean over stages of the average score on the tasks seen "
     "so far. BWT: mean change of each earlier task's score from just after learning it to the end "
     "(negative = forgetting). Forgetting: mean drop from each earlier task's best score to its final "
-    "score. FWT: mean score of a task just before training on it, minus its score on the untrained model. "
-    "gap to MTL: multitask ACC minus this ACC. transfer vs ONE: mean final-score gain over "
-    "one-model-per-task."
+    "score. FWT: mean score of a task just before training on it, minus its score on the untrained model "
+    "(for task-incremental classifiers both are scored with an untrained head, and for HAT/CTR a random "
+    "mask: chance-level noise, not transfer). gap to MTL: multitask ACC minus this ACC. transfer vs ONE: "
+    "mean final-score gain over one-model-per-task, the knowledge transfer CTR and HAT report."
 )
 _REQUIRED = ("tasks", "matrix", "method")
 _SUMMARY_KEYS = {"acc", "aia", "bwt", "fwt", "forgetting", "final_scores", "matrix", "matrices", "summaries"}

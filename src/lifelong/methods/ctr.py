@@ -1,7 +1,17 @@
 """CTR (Ke, Liu, Ma, Xu and Shu, NeurIPS 2021): CL-plugins with a knowledge sharing module (task
 capsules + transfer routing) and a HAT-masked task specific module; task-incremental, one head per task.
-Training is HAT's (the masks cover the plugin's shared fully connected layers); the capsules and routing
-of each task train only with that task."""
+
+Training is HAT's (the masks cover the plugin's fully connected layers, binary once a task is learned).
+Each task's capsule trains only with its task; the transfer routing (a routing matrix per source task and
+the comparator with its similarity estimator and task-sharing gates) is shared by all tasks and keeps
+training, as in the paper, so an earlier task's answers can drift a little: CTR's forgetting is small,
+not zero as HAT's is. Every task so far is routed, the current one included, through its gate.
+
+Deviations from the paper (see also ``lifelong.models.plugins.capsules``): MiniLM-sized capsules and
+bottleneck instead of BERT-base's; routing matrices start as the identity; one comparator kernel width;
+the task embeddings get their own AdamW learning rate (``mask_lr``) instead of HAT's SGD; gradient
+clipping leaves the task embeddings out (HAT's compensated gradients).
+"""
 
 from __future__ import annotations
 

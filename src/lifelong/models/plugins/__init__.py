@@ -8,7 +8,7 @@
 
 from lifelong.models.plugins.adapter import Adapter, TaskAdapters
 from lifelong.models.plugins.base import PerTask, TaskSelector, add_task_everywhere, per_task_modules
-from lifelong.models.plugins.capsules import CTRPlugin, KnowledgeSharing, TaskCapsule, TransferRouter
+from lifelong.models.plugins.capsules import CTRPlugin, KnowledgeSharing, TaskCapsule, TransferRouting
 from lifelong.models.plugins.hat import HAT, HATAdapter, HATGate, HATMasked, MaskedLinear, anneal_s
 from lifelong.models.plugins.inject import (
     PluggedLinear,
@@ -36,7 +36,7 @@ __all__ = [
     "TaskAdapters",
     "TaskCapsule",
     "TaskSelector",
-    "TransferRouter",
+    "TransferRouting",
     "add_task_everywhere",
     "anneal_s",
     "has_plugins",

@@ -3,18 +3,26 @@ transfer routing) followed by a task specific module (HAT-masked fully connected
 
 Knowledge sharing module (KSM), for the current task t and every token:
 
-- *task capsule layer*: one small two-layer capsule per task, ``p_j = squash(W2_j gelu(W1_j x))``; a new
-  one is added for every task. Earlier tasks' capsules are frozen: computed without gradient.
-- *transfer capsule layer*: pre-route vectors ``u_j = p_j R_{j,t}``; for each earlier task j a comparator
-  (1-D convolutions over the sequence, CTR's choice) contrasts ``u_j`` with the current task's ``u_t``; from
-  that comparison a similarity vector ``sim_j`` and a task-similarity detector (two logits, a binary gate
-  ``δ_j`` drawn with Gumbel-softmax and a straight-through estimator in training, the argmax at inference)
-  decide how much of task j transfers. The module's output is ``out(u_t + Σ_j δ_j·sim_j ⊙ u_j)`` through
-  a HAT-masked linear layer back to the hidden size.
+- *task capsule layer*: one small two-layer capsule per task, ``p_i = squash(W2_i (W1_i x))``; a new one
+  is added for every task. Earlier tasks' capsules keep their parameters (they train only with their
+  own task) but stay in the graph, so the gradient flows through them to the layers below.
+- *transfer capsule layer*, shared by all tasks: a routing matrix per source task, ``u_i = p_i R_i``, and
+  one comparator (1-D convolutions over the sequence) that contrasts every ``u_i`` (i <= t, the current
+  task included) with the current task's ``u_t``; from that comparison a similarity vector ``sim_i`` and
+  a task-sharing gate ``δ_i`` (two logits, Gumbel-softmax with a straight-through estimator in training,
+  the argmax at inference) decide how much of task i is routed: ``v = Σ_{i<=t} δ_i·sim_i ⊙ u_i``, mapped
+  back to the hidden size by a HAT-masked linear layer.
 
-Everything the transfer for task t uses that is not shared (its capsule, its routing matrices and its
-comparator) belongs to task t and is trained only while task t is learned, so later tasks cannot change
-how task t answers. The shared layers (``out`` and the task specific module) are HAT-protected.
+Task specific module (TSM): ``x + g2·gelu(up(g1·gelu(down(x + KSM(x)))))`` with HAT masks g1, g2.
+
+What is per task: the capsules, the HAT task embeddings and the head. What is shared: the routing
+matrices (R_i is created with task i and keeps training with every later task) and the comparator, as
+in the paper; the KSM's output layer and the TSM are shared and HAT-protected. Because routing and
+comparator keep training, an earlier task's answers can drift (CTR's forgetting is small, not zero).
+
+Deviations from the paper: the routing matrices start as the identity (the capsules themselves) rather
+than at random; one comparator kernel width instead of three (``kernel``); capsule sizes are config
+values (``capsule_mid``, ``capsule_dim``) sized for MiniLM rather than BERT-base.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ def squash(x: torch.Tensor, dim: int = -1, eps: float = 1e-8) -> torch.Tensor:
 
 
 class TaskCapsule(nn.Module):
-    """One task's capsule: a two-layer fully connected network applied to every token."""
+    """One task's capsule: two linear layers applied to every token (no activation between them)."""
 
     def __init__(self, hidden: int, mid: int, dim: int):
         super().__init__()
@@ -44,67 +52,71 @@ class TaskCapsule(nn.Module):
         self.fc2 = nn.Linear(mid, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return squash(self.fc2(F.gelu(self.fc1(x))))
+        return squash(self.fc2(self.fc1(x)))
 
 
-def frozen_capsules(capsules: list[TaskCapsule], x: torch.Tensor) -> torch.Tensor:
-    """Earlier tasks' capsules without gradient, (T, B, L, dim): the first layers of all capsules as one
-    matrix product over the shared input, the second layers as one batched product."""
-    with torch.no_grad():
-        t, mid = len(capsules), capsules[0].fc1.out_features
-        w1 = torch.cat([c.fc1.weight for c in capsules])  # (T*mid, hidden)
-        b1 = torch.cat([c.fc1.bias for c in capsules])
-        h = F.gelu(F.linear(x, w1, b1))  # (B, L, T*mid)
-        b, length = h.shape[:2]
-        h = h.reshape(b * length, t, mid).transpose(0, 1)  # (T, B*L, mid)
-        w2 = torch.stack([c.fc2.weight for c in capsules])  # (T, dim, mid)
-        b2 = torch.stack([c.fc2.bias for c in capsules])
-        p = torch.baddbmm(b2[:, None].to(h.dtype), h, w2.transpose(1, 2).to(h.dtype))  # (T, B*L, dim)
-        return squash(p.reshape(t, b, length, -1))
+def all_capsules(capsules: list[TaskCapsule], x: torch.Tensor) -> torch.Tensor:
+    """Every capsule's output, (T, B, L, dim), in the graph: the first layers of all capsules as one matrix
+    product over the shared input, the second layers as one batched product."""
+    t, mid = len(capsules), capsules[0].fc1.out_features
+    w1 = torch.cat([c.fc1.weight for c in capsules]).to(x.dtype)  # (T*mid, hidden)
+    b1 = torch.cat([c.fc1.bias for c in capsules]).to(x.dtype)
+    h = F.linear(x, w1, b1)  # (B, L, T*mid)
+    b, length = h.shape[:2]
+    h = h.reshape(b * length, t, mid).transpose(0, 1)  # (T, B*L, mid)
+    w2 = torch.stack([c.fc2.weight for c in capsules]).to(h.dtype)  # (T, dim, mid)
+    b2 = torch.stack([c.fc2.bias for c in capsules]).to(h.dtype)
+    p = torch.baddbmm(b2[:, None], h, w2.transpose(1, 2))  # (T, B*L, dim)
+    return squash(p.reshape(t, b, length, -1))
 
 
-class TransferRouter(nn.Module):
-    """Task t's transfer routing: routing matrices for tasks 0..t and the similarity comparator."""
+class TransferRouting(nn.Module):
+    """The transfer capsule layer, shared by all tasks: a routing matrix per source task and one
+    comparator that decides, per example, what every task so far contributes to the current one."""
 
-    def __init__(self, task: int, dim: int, channels: int, kernel: int, tau: float):
+    def __init__(self, dim: int, channels: int, kernel: int, tau: float):
         super().__init__()
-        self.task, self.tau = task, tau
-        self.route = nn.Parameter(torch.eye(dim).repeat(task + 1, 1, 1))  # starts as the capsules themselves
-        if task > 0:
-            pad = kernel // 2
-            self.conv_cur = nn.Conv1d(dim, channels, kernel, padding=pad)
-            self.conv_pre = nn.Conv1d(dim, channels, kernel, padding=pad)
-            self.fc_cur = nn.Linear(channels, channels)
-            self.fc_sim = nn.Linear(channels, dim)
-            self.fc_gate = nn.Linear(channels, 2)  # task-similarity detector: [transfer, no transfer]
+        self.dim, self.tau = dim, tau
+        self.routes = nn.ParameterList()
+        pad = kernel // 2
+        self.conv_cur = nn.Conv1d(dim, channels, kernel, padding=pad)
+        self.conv_pre = nn.Conv1d(dim, channels, kernel, padding=pad)
+        self.fc_cur = nn.Linear(channels, channels)
+        self.fc_sim = nn.Linear(channels, dim)
+        self.fc_gate = nn.Linear(channels, 2)  # task-sharing gate: [transfer, no transfer]
+
+    def add_source(self, device: torch.device | str | None = None) -> None:
+        self.routes.append(nn.Parameter(torch.eye(self.dim, device=device)))  # starts as the capsule itself
 
     @staticmethod
     def _pool(x: torch.Tensor) -> torch.Tensor:
         return x.max(dim=-1).values  # max over the sequence
 
-    def forward(self, current: torch.Tensor, earlier: torch.Tensor | None) -> torch.Tensor:
-        """``current`` (B, L, dim) with gradient; ``earlier`` (T=t, B, L, dim) frozen or None."""
-        u_cur = current @ self.route[self.task].to(current.dtype)
-        if earlier is None:
-            return u_cur
-        t, b, length, dim = earlier.shape
-        u_pre = torch.einsum("tblc,tcd->tbld", earlier, self.route[:t].to(earlier.dtype))
-        summary = self._pool(F.relu(self.conv_cur(u_cur.transpose(1, 2))))  # (B, C)
-        flat = u_pre.reshape(t * b, length, dim).transpose(1, 2)  # (T*B, dim, L)
+    def forward(self, capsules: torch.Tensor) -> torch.Tensor:
+        """``capsules`` (T, B, L, dim) of tasks 0..t, the current one last -> the transfer capsule (B, L, dim)."""
+        t, b, length, dim = capsules.shape
+        routes = torch.stack(list(self.routes[:t])).to(capsules.dtype)
+        u = torch.einsum("tbld,tde->tble", capsules, routes)  # pre-route vectors
+        summary = self._pool(F.relu(self.conv_cur(u[-1].transpose(1, 2))))  # the current task, (B, C)
+        flat = u.reshape(t * b, length, dim).transpose(1, 2)  # (T*B, dim, L)
         mixed = self.conv_pre(flat).view(t, b, -1, length) + self.fc_cur(summary)[None, :, :, None]
         z = self._pool(F.relu(mixed))  # (T, B, C)
         sim = torch.sigmoid(self.fc_sim(z))  # (T, B, dim)
-        logits = self.fc_gate(z).float()  # (T, B, 2)
+        gates = self.gates(z)  # (T, B)
+        weight = (gates[..., None].to(sim.dtype) * sim)[:, :, None, :]  # (T, B, 1, dim)
+        return (weight * u).sum(0)
+
+    def gates(self, z: torch.Tensor) -> torch.Tensor:
+        """δ per source task and example: Gumbel-softmax (straight-through) in training, argmax at inference."""
+        logits = self.fc_gate(z).float()
         if self.training:
-            gate = F.gumbel_softmax(logits, tau=self.tau, hard=True)[..., 0]  # straight-through
-        else:
-            gate = (logits[..., 0] >= logits[..., 1]).to(logits.dtype)
-        weight = (gate[..., None].to(sim.dtype) * sim)[:, :, None, :]  # (T, B, 1, dim)
-        return u_cur + (weight * u_pre).sum(0)
+            return F.gumbel_softmax(logits, tau=self.tau, hard=True)[..., 0]
+        return (logits[..., 0] >= logits[..., 1]).to(logits.dtype)
 
 
 class KnowledgeSharing(PerTask):
-    """CTR's KSM: task capsules, transfer routing, and a HAT-masked projection back to the hidden size."""
+    """CTR's KSM: task capsules, the shared transfer routing, and a HAT-masked projection back to the
+    hidden size."""
 
     def __init__(
         self,
@@ -118,34 +130,30 @@ class KnowledgeSharing(PerTask):
     ):
         super().__init__()
         self.hidden, self.mid, self.dim = hidden, capsule_mid, capsule_dim
-        self.channels, self.kernel, self.tau = channels, kernel, tau
         self.selector = selector
         self.capsules = nn.ModuleList()
-        self.routers = nn.ModuleList()
+        self.routing = TransferRouting(capsule_dim, channels, kernel, tau)
         self.out = MaskedLinear(capsule_dim, hidden, selector)
 
     def add_task(self, device: torch.device | str | None = None) -> None:
-        t = len(self.capsules)
         self.capsules.append(TaskCapsule(self.hidden, self.mid, self.dim).to(device))
-        self.routers.append(TransferRouter(t, self.dim, self.channels, self.kernel, self.tau).to(device))
+        self.routing.add_source(device)
 
     def num_tasks(self) -> int:
         return len(self.capsules)
 
     def task_parameters(self, task: int) -> Iterator[nn.Parameter]:
+        """The capsule alone: the routing matrices and the comparator are shared by every task."""
         yield from self.capsules[task].parameters()
-        yield from self.routers[task].parameters()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t = self.selector.task
-        current = self.capsules[t](x)
-        earlier = frozen_capsules(list(self.capsules[:t]), x) if t > 0 else None
-        return self.out(self.routers[t](current, earlier))
+        return self.out(self.routing(all_capsules(list(self.capsules[: t + 1]), x)))
 
 
 class CTRPlugin(HATMasked):
-    """``x + TSM(x + KSM(x))``: the task specific module is a HAT-masked bottleneck whose output layer
-    starts at zero, so a fresh plugin leaves the backbone's outputs unchanged."""
+    """``x + TSM(x + KSM(x))``: the task specific module is a HAT-masked bottleneck with GELU after both
+    layers; its output layer starts at zero, so a fresh plugin leaves the backbone's outputs unchanged."""
 
     def __init__(self, hidden: int, bottleneck: int, selector: TaskSelector, **capsule_args: int | float):
         super().__init__()
@@ -156,7 +164,7 @@ class CTRPlugin(HATMasked):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x + self.ksm(x)
-        return x + self.up(self.down(h, self.act))
+        return x + self.up(self.down(h, self.act), self.act)
 
     def hat_links(self) -> list[tuple[MaskedLinear, HATGate | None]]:
         return [(self.ksm.out, None), (self.down, None), (self.up, self.down.gate)]
