@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SETTINGS = [
     "model.name=tiny-bert",
     "model.max_length=64",
@@ -18,17 +20,23 @@ SETTINGS = [
     "training.epochs=4",
     "training.lr=1e-3",
     "training.batch_size=16",
-    "method=replay",
-    "method_args.replay_ratio=0.2",  # 320 new + 80 replayed rows: 25 full batches, none split unevenly
     # no dropout and fp32: then one process and two differ only by the order of float sums
     "model.dropout=0.0",
     "training.bf16=false",
 ]
 
 
-def _cli(prefix: list[str], out: Path) -> dict:
+METHODS = {
+    # 320 new + 80 replayed rows: 25 full batches, none split unevenly
+    "replay": ["method=replay", "method_args.replay_ratio=0.2"],
+    # a LoRA per task and the orthogonality loss on every process's share of the batch
+    "o_lora": ["method=o_lora", "model.lora={r: 4}", "training.lr=1e-2"],
+}
+
+
+def _cli(prefix: list[str], out: Path, method: list[str]) -> dict:
     args = [*prefix, "run", "--out", str(out)]
-    for s in SETTINGS:
+    for s in SETTINGS + method:
         args += ["--set", s]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
@@ -37,8 +45,9 @@ def _cli(prefix: list[str], out: Path) -> dict:
     return {**json.loads((out / "metrics.json").read_text()), "processes": processes}
 
 
-def test_two_processes_match_one_process(tmp_path: Path) -> None:
-    one = _cli([sys.executable, "-m", "lifelong"], tmp_path / "one")
+@pytest.mark.parametrize("method", list(METHODS))
+def test_two_processes_match_one_process(tmp_path: Path, method: str) -> None:
+    one = _cli([sys.executable, "-m", "lifelong"], tmp_path / "one", METHODS[method])
     two = _cli(
         [
             sys.executable,
@@ -51,6 +60,7 @@ def test_two_processes_match_one_process(tmp_path: Path) -> None:
             "lifelong",
         ],
         tmp_path / "two",
+        METHODS[method],
     )
     # without this, each torchrun process can take itself for the only one (and still "match")
     assert (one["processes"], two["processes"]) == (1, 2)

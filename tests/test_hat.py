@@ -213,7 +213,9 @@ def test_learned_tasks_answer_with_binary_masks_and_only_their_units_are_frozen(
     usage = sess.method.mask_usage
     assert [u["stage"] for u in usage] == [1, 2]
     total = sum(g.units for g in hat.gates())
-    assert usage[1]["used so far %"] == pytest.approx(100 * sum(float(g.used.sum()) for g in hat.gates()) / total)
+    assert usage[1]["used so far %"] == pytest.approx(
+        100 * sum(float(g.used.sum()) for g in hat.gates()) / total
+    )
     assert 0 < usage[0]["open %"] < 100 and usage[0]["overlap with earlier %"] == 0
 
 

@@ -143,6 +143,15 @@ def _strip(hint: Any) -> Any:
     return typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint
 
 
+def _optional_dataclass(hint: Any) -> Any:
+    """``X`` for a hint ``X | None`` where X is a config dataclass, else None."""
+    hint = _strip(hint)
+    if typing.get_origin(hint) not in (typing.Union, types.UnionType):
+        return None
+    arms = [a for a in typing.get_args(hint) if a is not type(None)]
+    return arms[0] if len(arms) == 1 and dataclasses.is_dataclass(arms[0]) else None
+
+
 def check(cfg: Any, prefix: str = "") -> None:
     """Every field of a config dataclass built in Python (not from YAML) checked like a YAML value."""
     hints = typing.get_type_hints(type(cfg), include_extras=True)
@@ -173,6 +182,8 @@ def build_dataclass(cls: type[C], data: Any, prefix: str = "") -> C:
         if dataclasses.is_dataclass(_strip(hint)):
             hint = _strip(hint)
             kwargs[key] = build_dataclass(hint, value or {}, prefix=f"{full}.")
+        elif (inner := _optional_dataclass(hint)) is not None:  # a section that may be off (None)
+            kwargs[key] = None if value is None else build_dataclass(inner, value, prefix=f"{full}.")
         else:
             kwargs[key] = check_type(value, hint, full)
     try:

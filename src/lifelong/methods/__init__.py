@@ -8,12 +8,16 @@ from lifelong.methods import (  # noqa: F401  (registration)
     ewc,
     finetune,
     hat,
+    inc_lora,
+    inf_lora,
     lamol,
     multitask,
     ncl,
     none,
+    o_lora,
     replay,
     separate,
+    seq_lora,
 )
 from lifelong.methods.base import METHODS, Method, MethodConfig, StepInfo, register_method
 

@@ -91,7 +91,7 @@ class Method:
         return rows
 
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
-        return (p for p in self.learner.parameters() if p.requires_grad)
+        return iter(self.learner.default_trainable())
 
     def learning_rates(self) -> dict[int, float]:
         """Own learning rates for some trainable parameters, by ``id``; the rest use training.lr.

@@ -20,6 +20,7 @@ from torch import nn
 from lifelong.data.task import Example, Task
 from lifelong.errors import ConfigError
 from lifelong.evaluation.scoring import score_task
+from lifelong.models.lora import LoraSettings, adapter_parameters, lora_layers, set_trainable
 
 log = logging.getLogger("lifelong")
 
@@ -93,6 +94,23 @@ class Learner(nn.Module, ABC):
         self.eval_batch_size = eval_batch_size
         self.task_specs: list[Task] = []
         self.warn_once = warn_once or WarnOnce()  # shared with the learners built from this one
+        self.lora: LoraSettings | None = None  # set when the body trains through LoRA adapters (model.lora)
+
+    @property
+    @abstractmethod
+    def body(self) -> nn.Module:
+        """The pretrained network: where plugins and LoRA adapters go."""
+
+    def default_trainable(self) -> list[nn.Parameter]:
+        """What a method trains unless it chooses otherwise: every parameter that requires a gradient,
+        or, with LoRA, the active adapters and the task heads (the body is frozen: with tokens added
+        for a task, their embeddings keep their initial values)."""
+        if self.lora is None:
+            return [p for p in self.parameters() if p.requires_grad]
+        active = lora_layers(self.body)[0].active_adapters
+        chosen = [p for name in active for p in adapter_parameters(self.body, name)]
+        chosen += [p for t in self.task_specs for p in self.head_parameters(t)]
+        return set_trainable(self, list({id(p): p for p in chosen}.values()))
 
     # structure
     def grow(self, task: Task) -> None:

@@ -14,6 +14,7 @@ from lifelong.models.base import Learner
 from lifelong.models.classifier import EncoderClassifier
 from lifelong.models.end_task import EndTaskConfig
 from lifelong.models.fast import speed_up_on_cpu
+from lifelong.models.lora import SHARED, LoraSettings, activate, add_adapter
 from lifelong.models.masked_lm import MaskedLMLearner
 from lifelong.models.presets import instantiate, load_model_spec
 from lifelong.models.text2text import CausalTextToText
@@ -35,6 +36,8 @@ class ModelConfig:
         None  # every dropout rate of the model; None keeps the model's own
     )
     fast_kernels: bool = True  # on a CPU: cheaper dropout masks and eager attention (models/fast.py)
+    # low-rank adapters in the frozen body instead of training the whole model (PEFT); e.g. `lora: {r: 8}`
+    lora: LoraSettings | None = None
 
 
 def learner_kind(cfg: ModelConfig, family: str, tasks: list[Task]) -> str:
@@ -61,6 +64,10 @@ def build_learner(
     learner = _build_learner(cfg, scenario, tasks, settings, end_task or EndTaskConfig(bf16=bf16))
     if cfg.dropout is not None:
         set_dropout(learner, cfg.dropout)
+    if cfg.lora is not None:
+        learner.lora = cfg.lora
+        add_adapter(learner.body, SHARED, cfg.lora)
+        activate(learner.body, [SHARED])
     if cfg.fast_kernels:
         for model in learner.children():
             if isinstance(model, PreTrainedModel):

@@ -38,6 +38,10 @@ class EncoderClassifier(Learner):
         self.head_of_task: dict[str, int] = {}
 
     # ---- structure ---------------------------------------------------------------------------
+    @property
+    def body(self) -> nn.Module:
+        return self.encoder  # the encoder
+
     def grow(self, task: Task) -> None:
         if task.name in self.head_of_task:
             return

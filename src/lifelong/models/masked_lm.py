@@ -69,6 +69,10 @@ class MaskedLMLearner(Learner):
         self.end_task_config = end_task or EndTaskConfig(bf16=self.bf16)  # how end tasks are scored
 
     # ---- structure ---------------------------------------------------------------------------
+    @property
+    def body(self) -> nn.Module:
+        return self.encoder  # the encoder under the masked-LM head
+
     def grow(self, task: Task) -> None:
         if task.kind != "corpus":
             raise ConfigError(

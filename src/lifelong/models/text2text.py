@@ -71,6 +71,10 @@ class CausalTextToText(Learner):
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return self.tokenizer.convert_ids_to_tokens(ids[0]) if len(ids) == 1 else None
 
+    @property
+    def body(self) -> nn.Module:
+        return self.lm  # the causal LM
+
     def add_special_tokens(self, tokens: list[str], init_from: str | None = None) -> list[int]:
         """Add tokens once (idempotent) and grow the embeddings. A new row starts from ``init_from``'s
         embedding (else the mean embedding: a random row would make generation start far off) plus
