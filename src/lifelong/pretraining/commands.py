@@ -20,6 +20,7 @@ from lifelong.pretraining.language import LanguageAdaptConfig, adapt_language
 from lifelong.pretraining.mlm import PretrainConfig, pretrain
 from lifelong.pretraining.pipeline import LANGUAGES, ZERO_SHOT_TASKS, PipelineConfig, run_pipeline
 from lifelong.pretraining.task import TaskAdaptConfig, adapt_task
+from lifelong.pretraining.warm_head import WarmHeadConfig, warm_head
 
 # ---------------------------------------------------------------- commands (configs in, JSON out)
 
@@ -63,6 +64,11 @@ def cmd_adapt_task(cfg: TaskAdaptConfig) -> int:
 
 def cmd_assemble_eval(body: str, language: str, test: str, bf16: bool = True) -> int:
     _print(assemble_and_evaluate(body, language, test, bf16=bf16))
+    return 0
+
+
+def cmd_warm_head(cfg: WarmHeadConfig) -> int:
+    _print(warm_head(cfg))
     return 0
 
 
@@ -124,6 +130,11 @@ def _assemble_from_args(ns: argparse.Namespace) -> int:
     return cmd_assemble_eval(ns.body, ns.language, ns.test, bf16=not ns.no_bf16)
 
 
+def _warm_head_from_args(ns: argparse.Namespace) -> int:
+    base = _given(model=ns.model, corpus=ns.corpus, out=ns.out, steps=ns.steps)
+    return cmd_warm_head(schema.load(WarmHeadConfig, overrides=ns.set, base=base))
+
+
 def _pipeline_from_args(ns: argparse.Namespace) -> int:
     base = _given(
         out=ns.out,
@@ -165,6 +176,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     _set_arg(p)
     p.set_defaults(func=_pretrain_from_args)
+
+    p = subparsers.add_parser(
+        "warm-head", help="train an encoder's masked-LM head on English, body frozen (the <model>-mlm preset)"
+    )
+    p.add_argument("--model", default=None, help="encoder preset or folder (default minilm-l6)")
+    p.add_argument("--corpus", default=None, help="plain-text English corpus, one document per line")
+    p.add_argument("--out", default=None, help="default: the preset cache, as the <model>-mlm preset")
+    p.add_argument("--steps", type=int, default=None)
+    _set_arg(p)
+    p.set_defaults(func=_warm_head_from_args)
 
     p = subparsers.add_parser("adapt-language", help="new tokenizer + embeddings for a language, body frozen")
     p.add_argument("--model", required=True, help="pretrained model folder")

@@ -1,0 +1,46 @@
+"""``lifelong warm-head``: the masked-LM head trains on English with the body frozen, and the saved model
+is the common starting point the ``<model>-mlm`` preset loads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForMaskedLM
+
+from lifelong.cli import main
+from lifelong.errors import LifelongError
+from lifelong.models.presets import instantiate, load_model_spec
+
+
+def test_warm_head_trains_the_head_only_and_saves_a_loadable_model(tmp_path: Path, capsys) -> None:
+    corpus = tmp_path / "english.txt"
+    corpus.write_text("".join(f"the red kite number {i} flew over the green hill today\n" for i in range(300)))
+    out = tmp_path / "warm"
+    args = ["warm-head", "--model", "tiny-bert", "--corpus", str(corpus), "--out", str(out), "--steps", "30"]
+    assert main([*args, "--set", "batch_size=8", "--set", "seq_len=32", "--set", "bf16=false"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    log = json.loads((out / "warm_head.json").read_text())
+    assert printed["out"] == str(out) and log["losses"][-1][1] < log["losses"][0][1] + 1e-9
+    torch.manual_seed(0)  # the same initial model as warm-head built (seed 0)
+    initial = instantiate(load_model_spec("tiny-bert"), AutoModelForMaskedLM)
+    warmed = AutoModelForMaskedLM.from_pretrained(out)
+    body0, body1 = initial.base_model.state_dict(), warmed.base_model.state_dict()
+    assert all(torch.equal(body0[k], body1[k]) for k in body0)  # the body did not move
+    head0 = {k: v for k, v in initial.state_dict().items() if not k.startswith(initial.base_model_prefix)}
+    head1 = warmed.state_dict()
+    assert any(not torch.equal(v, head1[k]) for k, v in head0.items())  # the head did
+    assert not (tmp_path / "warm.part").exists()
+
+
+def test_the_mlm_preset_says_how_to_build_it(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LIFELONG_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(LifelongError, match="lifelong warm-head"):
+        load_model_spec("minilm-l6-mlm")
+
+
+def test_warm_head_without_a_corpus_is_a_clear_error(capsys) -> None:
+    assert main(["warm-head", "--model", "tiny-bert"]) == 2
+    assert "corpus" in capsys.readouterr().err
