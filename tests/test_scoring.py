@@ -161,3 +161,11 @@ def test_primary_metric_valid(kind, metric):
 def test_primary_metric_invalid(kind, metric):
     with pytest.raises(ConfigError, match=metric):
         primary_metric(Task(name="t", kind=kind, metric=metric))
+
+
+def test_rouge_l_scores_free_text_answers_by_their_longest_common_subsequence() -> None:
+    from lifelong.evaluation.scoring import rouge_l
+
+    assert rouge_l("the cat sat on the mat", ["a cat sat on a mat"]) == pytest.approx(2 / 3)
+    assert rouge_l("completely different", ["a cat sat"]) == 0.0
+    assert rouge_l("a cat sat", ["no", "a cat sat"]) == 1.0  # the best gold answer counts

@@ -17,7 +17,9 @@ from lifelong.models.presets import instantiate, load_model_spec
 
 def test_warm_head_trains_the_head_only_and_saves_a_loadable_model(tmp_path: Path, capsys) -> None:
     corpus = tmp_path / "english.txt"
-    corpus.write_text("".join(f"the red kite number {i} flew over the green hill today\n" for i in range(300)))
+    corpus.write_text(
+        "".join(f"the red kite number {i} flew over the green hill today\n" for i in range(300))
+    )
     out = tmp_path / "warm"
     args = ["warm-head", "--model", "tiny-bert", "--corpus", str(corpus), "--out", str(out), "--steps", "30"]
     assert main([*args, "--set", "batch_size=8", "--set", "seq_len=32", "--set", "bf16=false"]) == 0

@@ -19,7 +19,7 @@ from lifelong.evaluation.dst import score_dst
 
 METRIC_KEYS: dict[str, tuple[str, ...]] = {
     "classification": ("accuracy", "macro_f1"),
-    "qa": ("em", "f1"),
+    "qa": ("em", "f1", "rouge_l"),
     "dst": ("ds_em", "joint_goal_em", "turn_request_em"),
 }
 """The keys ``score_task`` returns for each kind; a task's primary metric must be one of them."""
@@ -67,6 +67,15 @@ def token_f1(pred: str, golds: Sequence[str] | str) -> float:
     return max(_f1_one(pred_tokens, normalize_answer(g).split()) for g in _golds(golds))
 
 
+def rouge_l(pred: str, golds: Sequence[str] | str) -> float:
+    """ROUGE-L F-measure (Google's ``rouge-score``) against the best-matching gold answer: the metric of
+    free-text answers in the LoRA-family papers."""
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    return max(scorer.score(g, pred)["rougeL"].fmeasure for g in _golds(golds))
+
+
 # ---- per-kind scorers ---------------------------------------------------------------------------
 def _score_classification(task: Task, examples: list[Example], predictions: list[str]) -> dict[str, float]:
     golds = []
@@ -85,7 +94,8 @@ def _score_classification(task: Task, examples: list[Example], predictions: list
 def _score_qa(task: Task, examples: list[Example], predictions: list[str]) -> dict[str, float]:
     em = [exact_match(p, ex.answers) for ex, p in zip(examples, predictions, strict=True)]
     f1 = [token_f1(p, ex.answers) for ex, p in zip(examples, predictions, strict=True)]
-    return {"em": sum(em) / len(em), "f1": sum(f1) / len(f1)}
+    rl = [rouge_l(p, ex.answers) for ex, p in zip(examples, predictions, strict=True)]
+    return {"em": sum(em) / len(em), "f1": sum(f1) / len(f1), "rouge_l": sum(rl) / len(rl)}
 
 
 def score_task(task: Task, examples: list[Example], predictions: list[str]) -> dict[str, float]:
