@@ -153,3 +153,22 @@ def test_subspace_helpers() -> None:
     assert torch.allclose(memory.T @ memory, torch.eye(memory.shape[1]), atol=1e-5)
     a = leading_directions(cov, memory, 2)
     assert float((a @ memory).abs().max()) < 1e-5 and a.shape == (2, 8)
+
+
+def test_instruction_rows_name_the_task_then_the_input_and_keep_both_ends_when_cut() -> None:
+    from lifelong.data.builtin import builtin_stream
+    from lifelong.data.task import Example
+    from lifelong.models.build import ModelConfig, build_learner
+
+    stream = builtin_stream(seed=0, n_train=4, n_eval=2)
+    cfg = ModelConfig(name="tiny-gpt2", max_length=40, max_answer_length=4, prompt_style="instruction")
+    learner = build_learner(cfg, "task", stream.tasks, bf16=False)
+    task = stream.task("color")
+    ex = Example(text="a red kite", label="red")
+    assert learner.prompt_text(task, ex) == f"{task.question}\nInput: a red kite\nAnswer:"
+    long = Example(text=" ".join(["word"] * 200), label="red")
+    (ids,) = learner.prompt_ids(task, [long])
+    text = learner.tokenizer.decode(ids[:-1])
+    assert len(ids) <= 40 - 4 - 1 and ids[-1] == learner.ans_id
+    squeezed = text.replace(" ", "").lower()  # the tiny tokenizer lower-cases
+    assert squeezed.startswith("whatisthecolour") and squeezed.endswith("answer:") and "word" in text

@@ -48,6 +48,7 @@ def config(order: str, method: str, args: argparse.Namespace) -> dict[str, Any]:
             "name": "smollm2-135m",
             "max_length": 128,
             "max_answer_length": 8,
+            "prompt_style": "instruction",  # task instruction + input + "Answer:", as in the papers
             **({"lora": LORA} if lora else {}),
         },
         "method": method,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from torch import nn
 from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, PreTrainedModel
@@ -38,6 +38,9 @@ class ModelConfig:
     fast_kernels: bool = True  # on a CPU: cheaper dropout masks and eager attention (models/fast.py)
     # low-rank adapters in the frozen body instead of training the whole model (PEFT); e.g. `lora: {r: 8}`
     lora: LoraSettings | None = None
+    # text2text prompts: "qa" (context question ANS answer, LAMOL) or "instruction" (question / Input:
+    # context / Answer: ANS answer, the LoRA-family papers' rows)
+    prompt_style: Literal["qa", "instruction"] = "qa"
 
 
 def learner_kind(cfg: ModelConfig, family: str, tasks: list[Task]) -> str:
@@ -108,6 +111,7 @@ def _build_learner(
             cfg.max_length,
             cfg.max_answer_length,
             scenario,
+            cfg.prompt_style,
             **settings,
         )
     if spec.family != "encoder":

@@ -42,11 +42,13 @@ class CausalTextToText(Learner):
         max_length: int,
         max_answer_length: int = 24,
         scenario: Scenario = "task",
+        prompt_style: str = "qa",
         **settings: Any,
     ):
         super().__init__(tokenizer, max_length, **settings)
         self.lm = lm
         self.scenario = scenario
+        self.prompt_style = prompt_style
         self.max_answer_length = max_answer_length
         # ANS starts near the line break where the tokenizer has one token for it (between a question and
         # its answer ANS plays the part a line break plays in plain text, so the pretrained LM predicts
@@ -108,9 +110,18 @@ class CausalTextToText(Learner):
         return self.tokenizer.convert_tokens_to_ids(tokens)
 
     # ---- data --------------------------------------------------------------------------------
-    def prompt_text(self, task: Task, ex: Example) -> str:
+    def prompt_parts(self, task: Task, ex: Example) -> tuple[str, str, str]:
+        """(before, context, after) of the prompt: ``context question`` (LAMOL's QA format) or, with
+        ``prompt_style: instruction``, ``question / Input: context / Answer:`` (the LoRA-family papers'
+        instruction rows). ANS follows either way; a long context loses its end, never the rest."""
         context = ex.text if ex.text_pair is None else f"{ex.text} {ex.text_pair}"
-        return f"{context} {self.question(task, ex)}".strip()
+        question = self.question(task, ex)
+        if self.prompt_style == "instruction":
+            return f"{question}\nInput: ", context, "\nAnswer:"
+        return "", context, f" {question}" if question else ""
+
+    def prompt_text(self, task: Task, ex: Example) -> str:
+        return "".join(self.prompt_parts(task, ex)).strip()
 
     def question(self, task: Task, ex: Example) -> str:
         """The example's own question, else the task's. Class-incremental classification asks one
@@ -124,19 +135,21 @@ class CausalTextToText(Learner):
         return task.question or ""
 
     def prompt_ids(self, task: Task, examples: list[Example]) -> list[list[int]]:
-        """Token ids of ``context question ANS``; a long context loses its end, the question is kept
-        (it says what to answer, and LAMOL's pseudo-samples need it)."""
+        """Token ids of the prompt and ANS; a long context loses its end, the question is kept (it says
+        what to answer, and LAMOL's pseudo-samples need it)."""
         budget = max(self.max_length - self.max_answer_length - 2, 0)
-        texts = [self.prompt_text(task, ex) for ex in examples]
-        ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
         out = []
-        for ex, seq in zip(examples, ids, strict=True):
+        for ex in examples:
+            before, context, after = self.prompt_parts(task, ex)
+            seq = self.tokenizer(self.prompt_text(task, ex), add_special_tokens=False)["input_ids"]
             if len(seq) > budget:
                 self.warn_truncation(len(seq))
-                question = self.question(task, ex)
-                q = self.tokenizer(" " + question, add_special_tokens=False)["input_ids"] if question else []
-                q = q[len(q) - min(len(q), budget) :]
-                seq = seq[: budget - len(q)] + q
+                head = self.tokenizer(before, add_special_tokens=False)["input_ids"] if before else []
+                tail = self.tokenizer(after, add_special_tokens=False)["input_ids"] if after else []
+                body = self.tokenizer(context, add_special_tokens=False)["input_ids"]
+                tail = tail[len(tail) - min(len(tail), budget) :]
+                head = head[: max(budget - len(tail), 0)]
+                seq = head + body[: max(budget - len(head) - len(tail), 0)] + tail
             out.append(seq + [self.ans_id])
         return out
 
