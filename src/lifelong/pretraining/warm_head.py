@@ -13,6 +13,7 @@ to the frozen word embeddings). The result is a ``from_pretrained`` folder in th
 from __future__ import annotations
 
 import dataclasses
+import logging
 import shutil
 import time
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from lifelong.optim import OptimConfig, build_optimizer
 from lifelong.pretraining.corpus import BlockBatches, make_collator, mask_batch, pack_blocks, read_lines
 from lifelong.pretraining.loop import autocast, update
 from lifelong.schema import AT_LEAST_1, FRACTION, check
+
+log = logging.getLogger("lifelong")
 
 
 @dataclass
@@ -82,6 +85,14 @@ def warm_head(cfg: WarmHeadConfig) -> dict[str, object]:
         update(loss, params, optimizer, scheduler, cfg)
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
             losses.append((step + 1, float(loss.detach())))
+            elapsed = time.perf_counter() - start
+            log.info(  # off a terminal the progress bar is off: one line every log_every updates
+                "warm-head: update %d/%d, loss %.4f, %.0fs left",
+                step + 1,
+                cfg.steps,
+                losses[-1][1],
+                elapsed / (step + 1) * (cfg.steps - step - 1),
+            )
     seconds = time.perf_counter() - start
     tmp = out.with_name(out.name + ".part")
     shutil.rmtree(tmp, ignore_errors=True)
