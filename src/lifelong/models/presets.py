@@ -198,8 +198,8 @@ def _minilm_mlm() -> LoadedModel:
     if not (folder / "config.json").exists():
         raise LifelongError(
             "model preset 'minilm-l6-mlm' (minilm-l6 with a warmed masked-LM head) is not built. Build it "
-            "(about 10 minutes on 2 CPU cores) with:\n"
-            "    lifelong warm-head --set corpus=DATA/corpora/english.txt"
+            "once (1,000 updates of the head: a background job) with:\n"
+            "    lifelong warm-head --corpus DATA/corpora/english.txt"
         )
     return from_pretrained_path(str(folder))
 
