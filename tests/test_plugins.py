@@ -19,6 +19,7 @@ from lifelong.models.plugins import (
     Adapter,
     CTRPlugin,
     HATAdapter,
+    ParallelBlock,
     PluggedLinear,
     TaskAdapters,
     TaskSelector,
@@ -71,15 +72,16 @@ def test_injection_puts_exactly_two_plugins_in_each_layer(name: str) -> None:
         inject_plugins(model, lambda site: Adapter(site.hidden, 8))
 
 
+@pytest.mark.parametrize("layout", ["sequential", "parallel"])
 @pytest.mark.parametrize("kind", ["adapter", "one", "hat", "ctr"])
 @pytest.mark.parametrize("name", ["bert", "roberta-mlm"])
-def test_fresh_plugins_leave_the_backbone_outputs_unchanged(kind: str, name: str) -> None:
+def test_fresh_plugins_leave_the_backbone_outputs_unchanged(kind: str, name: str, layout: str) -> None:
     torch.manual_seed(0)
     model = MODELS[name]().eval()
     ids = torch.randint(5, 120, (3, 11))
     before = _out(model, ids)
     selector = TaskSelector()
-    inject_plugins(model, lambda site: _plugin(kind, site.hidden, selector))
+    inject_plugins(model, lambda site: _plugin(kind, site.hidden, selector), layout)
     add_task_everywhere(model)
     add_task_everywhere(model)
     for task in (0, 1):
@@ -138,3 +140,41 @@ def test_adapter_baselines_train_only_plugins_and_the_current_head() -> None:
             assert len(plugins(learner)[0].adapters) == 2
         else:  # one shared adapter: task 2 changes how task 1 is answered
             assert not torch.equal(task_logits(sess.method, tasks[0]), first)
+
+
+def test_parallel_plugins_read_the_sublayer_input_and_come_out_again() -> None:
+    torch.manual_seed(0)
+    model = MODELS["bert"]().eval()
+    ids = torch.randint(5, 120, (2, 9))
+    names = [n for n, _ in model.named_parameters()]
+    made = inject_plugins(model, lambda site: Adapter(site.hidden, 8), "parallel")
+    assert len(made) == 6 and plugins(model) == made and has_plugins(model)
+    assert sum(isinstance(m, ParallelBlock) for m in model.modules()) == 6
+    assert not any(isinstance(m, PluggedLinear) for m in model.modules())
+    seen = []
+    ffn = [m for m in model.modules() if isinstance(m, ParallelBlock)][1]  # layer 0, feed-forward
+    ffn.plugin.register_forward_hook(lambda m, args, out: seen.append(args[0].shape[-1]))
+    with torch.no_grad():
+        for p in made:
+            p.up.weight.normal_()
+    trained = _out(model, ids)
+    assert seen == [32]  # the FFN block's input (hidden 32), not its 64-wide intermediate
+    assert len(remove_plugins(model)) == 6 and not has_plugins(model)
+    assert [n for n, _ in model.named_parameters()] == names
+    assert not torch.equal(_out(model, ids), trained)
+
+
+def test_plugin_widths_follow_the_site_and_the_parallel_layout_keeps_hat_exact() -> None:
+    sess, tasks = session(
+        "hat",
+        "method_args.layout=parallel",
+        "method_args.bottleneck_attention=6",
+        "method_args.bottleneck_ffn=10",
+        "stream.tasks=[topic, sentiment]",
+    )
+    sess.learn_task(tasks[0])
+    widths = [p.down.linear.out_features for p in plugins(sess.method.learner)]
+    assert widths == [6, 10] * (len(widths) // 2)
+    first = task_logits(sess.method, tasks[0])
+    sess.learn_task(tasks[1])
+    assert torch.equal(task_logits(sess.method, tasks[0]), first)

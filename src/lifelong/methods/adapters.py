@@ -19,7 +19,7 @@ class AdapterNCL(PluginMethod):
     scenarios = frozenset({"task", "domain", "class"})
 
     def make_plugin(self, site: PluginSite) -> nn.Module:
-        return Adapter(site.hidden, self.config.bottleneck)
+        return Adapter(site.hidden, self.width(site))
 
 
 @register_method("adapter_one")
@@ -33,4 +33,4 @@ class AdapterOne(PluginMethod):
             raise ConfigError(
                 "adapter_one keeps tasks independent; shared LayerNorms cannot train (train_layernorm)"
             )
-        return TaskAdapters(site.hidden, self.config.bottleneck, self.selector)
+        return TaskAdapters(site.hidden, self.width(site), self.selector)

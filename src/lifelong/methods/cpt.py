@@ -2,8 +2,15 @@
 sequence of unlabeled domain corpora. CL-plugins with HAT task masks sit in every layer of the frozen
 backbone; only the plugins and the mask embeddings train, the task id is the domain id, and earlier
 domains' masks protect their units exactly (see ``lifelong.models.plugins.hat``). Each domain is scored
-by fine-tuning a copy of the post-trained encoder, under that domain's mask at ``s_max``, on its end task
-(``lifelong.evaluation.end_task``)."""
+by fine-tuning a copy of the post-trained encoder, under that domain's mask, on its end task
+(``lifelong.models.end_task``).
+
+Deviations from the paper: MiniLM-L6 (``minilm-l6-mlm``: its masked-LM head warmed on English by
+``lifelong warm-head``) instead of RoBERTa-base; plugins sequential with bottleneck 128 by default — the
+paper's parallel adapters are ``method_args: {layout: parallel, bottleneck_attention: 512,
+bottleneck_ffn: 768}``; HAT as in ``lifelong.methods.hat`` (binary masks once a domain is learned, the
+task embeddings' own AdamW learning rate ``mask_lr``, no gradient clipping on them) instead of the
+paper's SGD-era HAT; post-training budgets sized for a CPU."""
 
 from __future__ import annotations
 

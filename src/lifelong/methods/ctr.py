@@ -45,7 +45,7 @@ class CTR(HATMethod):
         cfg = self.config
         return CTRPlugin(
             site.hidden,
-            cfg.bottleneck,
+            self.width(site),
             self.selector,
             capsule_mid=cfg.capsule_mid,
             capsule_dim=cfg.capsule_dim,

@@ -47,7 +47,7 @@ class HATMethod(PluginMethod):
         self.mask_usage: list[dict[str, Any]] = []  # per finished task: open, overlap, used so far
 
     def make_plugin(self, site: PluginSite) -> nn.Module:
-        return HATAdapter(site.hidden, self.config.bottleneck, self.selector)
+        return HATAdapter(site.hidden, self.width(site), self.selector)
 
     @property
     def inference_s(self) -> float:

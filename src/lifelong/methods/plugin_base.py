@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from torch import nn
 
@@ -28,6 +28,12 @@ from lifelong.schema import AT_LEAST_1
 @dataclass
 class PluginConfig(MethodConfig):
     bottleneck: Annotated[int, AT_LEAST_1] = 128  # adapter width
+    # where plugins go: after each sub-layer's projection ("sequential", B-CL/CTR) or beside the sub-layer,
+    # reading its input ("parallel", the CPT paper's layout)
+    layout: Literal["sequential", "parallel"] = "sequential"
+    # widths by site, None = bottleneck (the CPT paper: 512 beside attention, 768 beside the feed-forward)
+    bottleneck_attention: Annotated[int, AT_LEAST_1] | None = None
+    bottleneck_ffn: Annotated[int, AT_LEAST_1] | None = None
     train_layernorm: bool = False  # also train the backbone's LayerNorms (hat/ctr then lose exact protection)
 
 
@@ -47,11 +53,17 @@ class PluginMethod(Method):
     def make_plugin(self, site: PluginSite) -> nn.Module:
         raise NotImplementedError
 
+    def width(self, site: PluginSite) -> int:
+        """The plugin's bottleneck at ``site``."""
+        cfg = self.config
+        own = cfg.bottleneck_ffn if site.kind == "ffn" else cfg.bottleneck_attention
+        return own or cfg.bottleneck
+
     # ---- structure -------------------------------------------------------------------------------
     def grow(self, task: Task) -> None:
         super().grow(task)
         if not has_plugins(self.learner):
-            inject_plugins(self.learner, self.make_plugin)
+            inject_plugins(self.learner, self.make_plugin, self.config.layout)
         add_task_everywhere(self.learner, self.learner.device)
 
     @property

@@ -11,6 +11,7 @@ from lifelong.models.plugins.base import PerTask, TaskSelector, add_task_everywh
 from lifelong.models.plugins.capsules import CTRPlugin, KnowledgeSharing, TaskCapsule, TransferRouting
 from lifelong.models.plugins.hat import HAT, HATAdapter, HATGate, HATMasked, MaskedLinear, anneal_s
 from lifelong.models.plugins.inject import (
+    ParallelBlock,
     PluggedLinear,
     PluginSite,
     has_plugins,
@@ -31,6 +32,7 @@ __all__ = [
     "KnowledgeSharing",
     "MaskedLinear",
     "PerTask",
+    "ParallelBlock",
     "PluggedLinear",
     "PluginSite",
     "TaskAdapters",

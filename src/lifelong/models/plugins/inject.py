@@ -30,6 +30,20 @@ class PluginSite:
     hidden: int
 
 
+class ParallelBlock(nn.Module):
+    """A residual output block whose plugin reads the sub-layer's *input* and adds to its output
+    (a parallel adapter, the layout of the CPT paper): ``LN(proj(h) + plugin(x))`` where the block alone
+    computes ``LN(proj(h) + x)``; a plugin returns ``x + f(x)``, so ``f(x)`` joins the residual sum."""
+
+    def __init__(self, block: nn.Module, plugin: nn.Module):
+        super().__init__()
+        self.block = block
+        self.plugin = plugin
+
+    def forward(self, hidden_states, input_tensor, *args, **kwargs):
+        return self.block(hidden_states, self.plugin(input_tensor), *args, **kwargs)
+
+
 class PluggedLinear(nn.Module):
     """A residual block's projection followed by its plugin. The projection is kept untouched as
     ``base`` so removing the plugin gives back the very same module."""
@@ -96,20 +110,35 @@ def sites(model: nn.Module) -> Iterator[tuple[PluginSite, nn.Module, str, nn.Mod
             yield PluginSite(i, kind, base.out_features), block, name, proj
 
 
-def inject_plugins(model: nn.Module, make: Callable[[PluginSite], nn.Module]) -> list[nn.Module]:
-    """Put ``make(site)`` after the projection of every residual output block; returns the plugins."""
+LAYOUTS = ("sequential", "parallel")
+
+
+def inject_plugins(
+    model: nn.Module, make: Callable[[PluginSite], nn.Module], layout: str = "sequential"
+) -> list[nn.Module]:
+    """Put ``make(site)`` at every residual output block: after its projection (``sequential``, as in
+    B-CL/CTR) or beside the sub-layer, reading its input (``parallel``, as in CPT); returns the plugins."""
+    if layout not in LAYOUTS:
+        raise ConfigError(f"plugin layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")
     if has_plugins(model):
         raise ConfigError("the model already has CL-plugins; remove them first")
+    parents = {
+        id(child): (parent, name) for parent in model.modules() for name, child in parent.named_children()
+    }
     made = []
     for site, block, name, proj in list(sites(model)):
         plugin = make(site).to(next(proj.parameters()).device)
-        setattr(block, name, PluggedLinear(proj, plugin))
+        if layout == "sequential":
+            setattr(block, name, PluggedLinear(proj, plugin))
+        else:
+            parent, attr = parents[id(block)]
+            setattr(parent, attr, ParallelBlock(block, plugin))
         made.append(plugin)
     return made
 
 
-def plugged(model: nn.Module) -> list[PluggedLinear]:
-    return [m for m in model.modules() if isinstance(m, PluggedLinear)]
+def plugged(model: nn.Module) -> list[PluggedLinear | ParallelBlock]:
+    return [m for m in model.modules() if isinstance(m, PluggedLinear | ParallelBlock)]
 
 
 def plugins(model: nn.Module) -> list[nn.Module]:
@@ -124,8 +153,11 @@ def has_plugins(model: nn.Module) -> bool:
 def remove_plugins(model: nn.Module) -> list[nn.Module]:
     """Take every plugin out again, restoring the original projections; returns the removed plugins."""
     removed = []
-    for _site, block, name, proj in list(sites(model)):
-        if isinstance(proj, PluggedLinear):
-            setattr(block, name, proj.base)
-            removed.append(proj.plugin)
+    parents = {
+        id(child): (parent, name) for parent in model.modules() for name, child in parent.named_children()
+    }
+    for wrapper in plugged(model):
+        parent, attr = parents[id(wrapper)]
+        setattr(parent, attr, wrapper.base if isinstance(wrapper, PluggedLinear) else wrapper.block)
+        removed.append(wrapper.plugin)
     return removed
