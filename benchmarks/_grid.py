@@ -146,8 +146,9 @@ def report_table(run_dirs: list[Path], names: list[str] | None = None) -> str:
     )
     if done.returncode != 0:
         return f"(lifelong report failed: {done.stderr.strip()[-300:]})\n"
+    first = done.stdout.strip().split("\n\n")[0]  # the main table (a per-task transfer table may follow)
     if names is None:
-        return "\n".join(line for line in done.stdout.splitlines() if line.startswith("|")) + "\n"
-    lines = [line for line in done.stdout.splitlines() if line.startswith("|")]  # the table, not the legend
+        return "\n".join(line for line in first.splitlines() if line.startswith("|")) + "\n"
+    lines = [line for line in first.splitlines() if line.startswith("|")]  # the table, not the legend
     body = [f"| {n} |" + line.split("|", 2)[2] for (_, n), line in zip(finished, lines[2:], strict=True)]
     return "\n".join([*lines[:2], *body]) + "\n"

@@ -195,7 +195,10 @@ def test_compare_runs_table(tmp_path, no_plots):
     assert lines[3] == "| multitask | 90.0 | 0.0 | 0.0 | 0.0 | 90.0 | 90.0 | 90.0 | 0.0 | 16.7 |"
     # separate: acc 73.3 (gap 16.7); bwt 0.0; forgetting 0.0; fwt mean(0 - 0, 0 - 0) = 0.0
     assert lines[4] == "| separate | 73.3 | 0.0 | 0.0 | 0.0 | 60.0 | 80.0 | 80.0 | 16.7 | 0.0 |"
-    assert len(lines) == 5
+    # knowledge transfer per task, as CTR and HAT report it: each final score minus ONE's
+    assert lines[6].startswith("Knowledge transfer per task")
+    assert lines[8:] == ["| Run | sst | ag | yelp |", "|---|---|---|---|", "| ewc | -10.0 | -10.0 | 5.0 |",
+                         "| multitask | 30.0 | 10.0 | 10.0 |"]  # fmt: skip
 
 
 def test_compare_runs_without_references_and_with_models(tmp_path, no_plots):

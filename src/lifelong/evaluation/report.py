@@ -305,7 +305,26 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> str:
         if settings:
             row.append(settings.pop(0))
         rows.append(row)
-    return "\n".join(_table(header, rows)) + "\n"
+    text = "\n".join(_table(header, rows)) + "\n"
+    return text + _transfer_per_task(runs, tasks) if has_one else text
+
+
+def _transfer_per_task(runs: list[dict[str, Any]], tasks: list[str]) -> str:
+    """Knowledge transfer as CTR and HAT report it: per task, the final score minus ONE's (points)."""
+    rows = []
+    for label, run in zip(_labels(runs), runs, strict=True):
+        ref = _reference(run, runs, ONE)
+        if ref is None or run is ref:
+            continue
+        gains = dict(zip(run["tasks"], transfer_against(_matrix_of(run), _matrix_of(ref)), strict=True))
+        rows.append([label, *(_pct(gains.get(t)) for t in tasks)])
+    if not rows:
+        return ""
+    return (
+        "\nKnowledge transfer per task (final score minus ONE's, points):\n\n"
+        + "\n".join(_table(["Run", *tasks], rows))
+        + "\n"
+    )
 
 
 def _differing_settings(run_dirs: Sequence[str | os.PathLike[str]]) -> list[str]:
