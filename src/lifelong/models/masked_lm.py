@@ -47,6 +47,13 @@ def mask_tokens(
     return inputs, labels
 
 
+def mlm_head_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """A masked LM's head's own parameters: everything outside its body (``base_model``); a tied decoder
+    weight is the body's word embeddings, so it is excluded."""
+    body = {id(p) for p in model.base_model.parameters()}
+    return [p for p in model.parameters() if id(p) not in body]
+
+
 class MaskedLMLearner(Learner):
     """An ``AutoModelForMaskedLM`` model learning corpus tasks with the masked-LM objective."""
 
@@ -91,12 +98,7 @@ class MaskedLMLearner(Learner):
         return others[0] if len(others) == 1 else None
 
     def lm_head_parameters(self) -> list[nn.Parameter]:
-        """The head's own parameters (a tied decoder weight is the encoder's word embeddings: excluded)."""
-        head = self.lm_head()
-        if head is None:
-            return []
-        shared = {id(p) for p in self.encoder.parameters()}
-        return [p for p in head.parameters() if id(p) not in shared]
+        return mlm_head_parameters(self.model)
 
     def head_parameters(self, task: Task) -> list[nn.Parameter]:
         """What a plugin method trains besides its plugins for ``task``: the MLM head's transform, during

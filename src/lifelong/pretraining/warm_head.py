@@ -26,6 +26,7 @@ from transformers import AutoModelForMaskedLM
 
 from lifelong.errors import ConfigError
 from lifelong.io import write_json
+from lifelong.models.masked_lm import mlm_head_parameters
 from lifelong.models.presets import instantiate, load_model_spec, warmed_head_dir
 from lifelong.optim import OptimConfig, build_optimizer
 from lifelong.pretraining.corpus import BlockBatches, make_collator, mask_batch, pack_blocks, read_lines
@@ -51,12 +52,6 @@ class WarmHeadConfig(OptimConfig):
     log_every: Annotated[int, AT_LEAST_1] = 100
 
 
-def head_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
-    """The parameters outside the body (``base_model``): the MLM head, less what it ties to the body."""
-    body = {id(p) for p in model.base_model.parameters()}
-    return [p for p in model.parameters() if id(p) not in body]
-
-
 def warm_head(cfg: WarmHeadConfig) -> dict[str, object]:
     """Train the MLM head of ``cfg.model`` on ``cfg.corpus`` with the body frozen; save the whole model."""
     check(cfg)
@@ -68,7 +63,7 @@ def warm_head(cfg: WarmHeadConfig) -> dict[str, object]:
     model = instantiate(spec, AutoModelForMaskedLM)
     for p in model.base_model.parameters():
         p.requires_grad_(False)
-    params = head_parameters(model)
+    params = mlm_head_parameters(model)
     if not params:
         raise ConfigError(f"model {cfg.model!r} has no masked-LM head outside its body to train")
     blocks = pack_blocks(spec.tokenizer, read_lines(cfg.corpus, cfg.max_lines), cfg.seq_len, cfg.corpus)
