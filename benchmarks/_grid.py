@@ -5,6 +5,13 @@ A run is named by a key such as ``asc-seed0/ctr``: its config is written to ``<o
 to ``<out>/<key>.log``, its run folder is ``<out>/<key>``. A complete run is skipped, a killed one resumed
 with ``--resume``; wall times go to ``<out>/timings.json``. The scripts import this file by path
 (``sys.path``), since benchmarks/ is a folder of scripts, not a package.
+
+A table can take more machine time than one session has, and ``<out>`` is scratch space. So each finished
+run's small files (config, status, metrics, report, matrix; no checkpoint, no plots) are also copied to
+``<records>/<key>`` -- by default ``benchmarks/records/<out folder name>``, kept in git -- and a run found
+there is restored into ``<out>`` instead of being run again -- only if it was made from the same config
+(``input.yaml`` in the record; the data folder may differ). A table is finished across sessions by
+committing the records after each one.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -47,13 +55,43 @@ def pct(x: float | None) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
 
 
+RECORDS = Path(__file__).resolve().parent / "records"
+RECORD_SUFFIXES = (".json", ".yaml", ".md", ".csv")  # what a table needs from a finished run
+
+
+def is_complete(run_dir: Path) -> bool:
+    return status(run_dir) == "complete" and (run_dir / "metrics.json").is_file()
+
+
+def copy_record(source: Path, target: Path) -> None:
+    """Copy a run folder's top-level small files (no checkpoint, no plots) from ``source`` to ``target``;
+    status.json last, so an interrupted copy never looks complete."""
+    target.mkdir(parents=True, exist_ok=True)
+    files = sorted(f for f in source.iterdir() if f.is_file() and f.suffix in RECORD_SUFFIXES)
+    for f in sorted(files, key=lambda f: f.name == "status.json"):
+        shutil.copyfile(f, target / f.name)
+
+
+def portable(config: dict[str, Any]) -> dict[str, Any]:
+    """The config without the machine's data folder, for comparing records made elsewhere."""
+    return {k: v for k, v in config.items() if k != "data_dir"}
+
+
+def same_input(record: Path, config: dict[str, Any]) -> bool:
+    path = record / "input.yaml"
+    return path.is_file() and yaml.safe_load(path.read_text()) == portable(config)
+
+
 class RunGrid:
     """The runs of one table script, executed one at a time (the machine is shared)."""
 
-    def __init__(self, out: Path, threads: int, dry_run: bool = False):
+    def __init__(self, out: Path, threads: int, dry_run: bool = False, records: Path | None = None):
+        """``records``: where finished runs are kept across sessions (see the module docstring); None
+        keeps none."""
         self.out = out
         self.threads = threads
         self.dry_run = dry_run
+        self.records = records
         out.mkdir(parents=True, exist_ok=True)
         self.timings: dict[str, dict[str, Any]] = self._read_timings()
         self.failed: list[str] = []
@@ -65,8 +103,14 @@ class RunGrid:
     def run(self, key: str, config: dict[str, Any]) -> bool:
         """Run ``config`` into ``<out>/<key>`` unless it is complete; True when it ended well."""
         run_dir = self.out / key
-        if status(run_dir) == "complete" and (run_dir / "metrics.json").is_file():
+        record = self.records / key if self.records else None
+        if record and not is_complete(run_dir) and is_complete(record) and same_input(record, config):
+            copy_record(record, run_dir)
+            print(f"[skip] {key}: restored from {record}", flush=True)
+            return True
+        if is_complete(run_dir):
             print(f"[skip] {key}: complete", flush=True)
+            self._keep(run_dir, record, config)
             return True
         config_path = self.out / f"{key}.yaml"
         config_path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +137,17 @@ class RunGrid:
         print(f"[{'ok' if done.returncode == 0 else 'FAILED'}] {key} in {seconds:.0f}s", flush=True)
         if done.returncode != 0:
             self.failed.append(key)
+        else:
+            self._keep(run_dir, record, config)
         return done.returncode == 0
+
+    def _keep(self, run_dir: Path, record: Path | None, config: dict[str, Any]) -> None:
+        """Copy a finished run to its record, with the config it was made from."""
+        if record is None or not is_complete(run_dir) or self.dry_run:
+            return
+        (record / "input.yaml").parent.mkdir(parents=True, exist_ok=True)
+        (record / "input.yaml").write_text(yaml.safe_dump(portable(config), sort_keys=False))
+        copy_record(run_dir, record)
 
     def exit_if_failed(self) -> None:
         """Exit non-zero, naming the failed runs, so a scripted benchmark never looks finished."""
@@ -124,6 +178,13 @@ def grid_arguments(ap: argparse.ArgumentParser, default_out: str) -> None:
     )
     ap.add_argument("--dry-run", action="store_true", help="write the configs and print the commands only")
     ap.add_argument("--tables-only", action="store_true", help="rebuild tables.md from finished runs")
+    ap.add_argument(
+        "--records",
+        type=Path,
+        default=RECORDS / Path(default_out).name,
+        help="finished runs kept across sessions (in git); restored instead of rerun",
+    )
+    ap.add_argument("--no-records", dest="records", action="store_const", const=None)
 
 
 def write_tables_file(out: Path, text: str, grid: RunGrid) -> Path:

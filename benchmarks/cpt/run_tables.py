@@ -152,7 +152,7 @@ def main() -> None:
     p.add_argument("--full-data", action="store_true", help="end tasks on the full training split")
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args()
-    grid = RunGrid(args.out, args.threads, args.dry_run)
+    grid = RunGrid(args.out, args.threads, args.dry_run, None if args.smoke else args.records)
     if not args.tables_only:
         for seed in args.seeds:
             for method in args.methods:

@@ -47,7 +47,7 @@ def main() -> None:
     grid_arguments(ap, "benchmarks/out/ctr/mask-lr")
     ap.add_argument("--max-train", type=int, default=200, help="training examples per domain")
     args = ap.parse_args()
-    grid = RunGrid(args.out, args.threads, args.dry_run)
+    grid = RunGrid(args.out, args.threads, args.dry_run, args.records)
     rows = []
     for mask_lr in MASK_LRS:
         key = f"hat-mask_lr-{mask_lr if mask_lr is not None else 'lr'}"

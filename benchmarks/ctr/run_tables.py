@@ -167,7 +167,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--tasks", type=int, help="only the first N tasks of the standard order")
     args = ap.parse_args()
-    grid = RunGrid(args.out, args.threads, args.dry_run)
+    grid = RunGrid(args.out, args.threads, args.dry_run, None if args.smoke else args.records)
     benches = ["asc"] if args.smoke and args.benchmarks == ["asc", "dsc"] else args.benchmarks
     if not args.tables_only:
         for seed in args.seeds:  # one run at a time: the machine is shared

@@ -212,7 +212,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    grid = RunGrid(args.out, args.threads, args.dry_run)
+    grid = RunGrid(args.out, args.threads, args.dry_run, None if args.smoke else args.records)
     if not args.tables_only:
         for stream in args.streams:  # one run at a time: the machine is shared
             for variant in args.variants:

@@ -99,7 +99,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--smoke", action="store_true", help=f"a few examples per task: {SMOKE}")
     args = ap.parse_args()
-    grid = RunGrid(args.out, args.threads, args.dry_run)
+    grid = RunGrid(args.out, args.threads, args.dry_run, None if args.smoke else args.records)
     text = ["# LoRA family on the O-LoRA standard CL benchmark", ""]
     for order in args.orders:
         keys = [f"{order}/{m}" for m in args.methods]

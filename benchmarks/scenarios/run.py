@@ -116,7 +116,7 @@ def main() -> None:
         "--no-sweep", action="store_true", help="skip the EWC sweep (and ewc): another job runs it"
     )
     args = ap.parse_args()
-    grid = RunGrid(args.out, args.threads, args.dry_run)
+    grid = RunGrid(args.out, args.threads, args.dry_run, args.records)
     no_sweep = args.tables_only or args.no_sweep
     lam, sweep_table = best_lambda(grid, args) if not no_sweep else (1000.0, [])
     text = [

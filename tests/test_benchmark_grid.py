@@ -1,0 +1,46 @@
+"""The benchmark grid keeps finished runs as small records and restores them instead of rerunning, so a
+table can be finished across sessions whose scratch folders are lost."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from _grid import RunGrid, is_complete, load_run  # noqa: E402
+
+CONFIG = {
+    "model": {"name": "tiny-bert", "max_length": 32},
+    "method": "finetune",
+    "stream": {"max_train": 40, "max_eval": 16, "max_dev": 8, "tasks": ["topic", "sentiment"]},
+    "training": {"epochs": 1, "batch_size": 16},
+}
+
+
+def test_a_finished_run_is_recorded_and_restored_only_for_the_same_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, records = tmp_path / "out", tmp_path / "records"
+    assert RunGrid(out, threads=1, records=records).run("s0/finetune", CONFIG)
+    record = records / "s0" / "finetune"
+    assert is_complete(record)
+    assert not (record / "checkpoint").exists()  # small files only
+    metrics = load_run(out / "s0" / "finetune")
+
+    shutil.rmtree(out)  # a new session: the scratch folder is gone
+    capsys.readouterr()
+    grid = RunGrid(out, threads=1, records=records)
+    assert grid.run("s0/finetune", {**CONFIG, "data_dir": "/elsewhere"})  # the data folder may differ
+    assert "restored" in capsys.readouterr().out
+    assert load_run(out / "s0" / "finetune") == metrics
+    assert not (out / "timings.json").exists()  # nothing ran
+
+    shutil.rmtree(out)
+    changed = {**CONFIG, "training": {"epochs": 2, "batch_size": 16}}
+    RunGrid(out, threads=1, dry_run=True, records=records).run("s0/finetune", changed)
+    assert "[run] s0/finetune" in capsys.readouterr().out  # another config is run, not restored
+    assert json.loads((record / "metrics.json").read_text()) == metrics
