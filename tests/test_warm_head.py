@@ -34,7 +34,7 @@ def test_warm_head_trains_the_head_only_and_saves_a_loadable_model(tmp_path: Pat
     head0 = {k: v for k, v in initial.state_dict().items() if not k.startswith(initial.base_model_prefix)}
     head1 = warmed.state_dict()
     assert any(not torch.equal(v, head1[k]) for k, v in head0.items())  # the head did
-    assert not (tmp_path / "warm.part").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["english.txt", "warm"]  # no temporary left
 
 
 def test_the_mlm_preset_says_how_to_build_it(monkeypatch, tmp_path: Path) -> None:
@@ -46,3 +46,20 @@ def test_the_mlm_preset_says_how_to_build_it(monkeypatch, tmp_path: Path) -> Non
 def test_warm_head_without_a_corpus_is_a_clear_error(capsys) -> None:
     assert main(["warm-head", "--model", "tiny-bert"]) == 2
     assert "corpus" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("preset", ["tiny-bert", "tiny-roberta"])
+def test_sparse_mlm_loss_equals_the_full_models_loss(preset: str) -> None:
+    """Logits only at the masked positions give the stock ``*ForMaskedLM`` loss, for BERT's and RoBERTa's
+    heads alike (the head is found as the model's one non-body child, not by its attribute name)."""
+    from lifelong.models.masked_lm import mlm_head, sparse_mlm_loss
+
+    torch.manual_seed(0)
+    model = instantiate(load_model_spec(preset), AutoModelForMaskedLM).eval()
+    assert mlm_head(model) is not None
+    ids = torch.randint(5, 60, (3, 12))
+    labels = torch.full_like(ids, -100)
+    labels[:, [2, 5, 7]] = ids[:, [2, 5, 7]]
+    loss, logits = sparse_mlm_loss(model, ids, labels)
+    assert logits is not None and logits.shape[0] == 9
+    assert torch.allclose(loss, model(input_ids=ids, labels=labels).loss, atol=1e-5)

@@ -47,6 +47,33 @@ def mask_tokens(
     return inputs, labels
 
 
+def mlm_head(model: nn.Module) -> nn.Module | None:
+    """A masked LM's head: the one child of the model that is not its body (BERT's ``cls``, RoBERTa's
+    ``lm_head`` ...); None when the model is not built that way."""
+    others = [m for m in model.children() if m is not model.base_model]
+    return others[0] if len(others) == 1 else None
+
+
+def sparse_mlm_loss(
+    model: nn.Module,
+    input_ids: torch.Tensor,
+    labels: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The masked-LM loss with vocabulary logits only where a label is (BERT masks ~15 %): the vocabulary
+    projection is most of a small model's compute. Returns (loss, those logits); a model whose head is
+    not found is run whole (logits None)."""
+    head = mlm_head(model)
+    if head is None:
+        return model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss, None
+    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask)[0]
+    chosen = labels != -100
+    logits = head(hidden[chosen])
+    if logits.shape[0] == 0:
+        return hidden.sum() * 0.0, logits
+    return F.cross_entropy(logits.float(), labels[chosen]), logits
+
+
 def mlm_head_parameters(model: nn.Module) -> list[nn.Parameter]:
     """A masked LM's head's own parameters: everything outside its body (``base_model``); a tied decoder
     weight is the body's word embeddings, so it is excluded."""
@@ -91,11 +118,6 @@ class MaskedLMLearner(Learner):
     def encoder(self) -> nn.Module:
         """The transformer without the MLM head: what end tasks fine-tune."""
         return self.model.base_model
-
-    def lm_head(self) -> nn.Module | None:
-        """The MLM head: the one child of the model that is not the encoder (``cls``, ``lm_head`` ...)."""
-        others = [m for m in self.model.children() if m is not self.encoder]
-        return others[0] if len(others) == 1 else None
 
     def lm_head_parameters(self) -> list[nn.Parameter]:
         return mlm_head_parameters(self.model)
@@ -152,19 +174,10 @@ class MaskedLMLearner(Learner):
     def forward(self, batch: dict[str, torch.Tensor]) -> LearnerOutput:
         """Loss over the masked tokens; the head runs only at those positions (a 15 % of the vocabulary
         projection), which is most of the saving over the stock ``*ForMaskedLM`` forward."""
-        labels = batch["labels"]
-        head = self.lm_head()
-        if head is None:
-            out = self.model(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels
-            )
-            return LearnerOutput(loss=out.loss, logits=out.logits)
-        hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])[0]
-        chosen = labels != -100
-        logits = head(hidden[chosen])
-        if logits.shape[0] == 0:
-            return LearnerOutput(loss=hidden.sum() * 0.0, logits=logits)
-        return LearnerOutput(loss=F.cross_entropy(logits.float(), labels[chosen]), logits=logits)
+        loss, logits = sparse_mlm_loss(
+            self.model, batch["input_ids"], batch["labels"], batch["attention_mask"]
+        )
+        return LearnerOutput(loss=loss, logits=logits)
 
     def predict(self, task: Task, examples: list[Example]) -> list[str]:
         raise ConfigError(

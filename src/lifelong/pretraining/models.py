@@ -23,6 +23,7 @@ from transformers.utils import logging as hf_logging
 from lifelong.errors import ConfigError, DataError
 from lifelong.io import atomic_path, read_json, write_json
 from lifelong.models.fast import speed_up_on_cpu
+from lifelong.models.masked_lm import sparse_mlm_loss
 from lifelong.pretraining.forgetting import init_token_embeddings, token_embedding_parameters
 
 META_FILE = "adaptation.json"  # written last by each adaptation stage: its presence means "done"
@@ -109,15 +110,7 @@ class SparseMaskedLM(nn.Module):
         self.mlm = mlm
 
     def forward(self, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        head = getattr(self.mlm, "lm_head", None)
-        if head is None:  # not a RoBERTa-style head: let the model compute every logit
-            return self.mlm(input_ids=input_ids, labels=labels).loss
-        hidden = self.mlm.base_model(input_ids=input_ids).last_hidden_state
-        chosen = labels != -100
-        if not chosen.any():
-            return hidden.sum() * 0.0
-        logits = head(hidden[chosen])
-        return nn.functional.cross_entropy(logits.float(), labels[chosen])
+        return sparse_mlm_loss(self.mlm, input_ids, labels)[0]
 
 
 def body_fingerprint(model: nn.Module) -> str:

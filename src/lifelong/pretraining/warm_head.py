@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +24,8 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForMaskedLM
 
 from lifelong.errors import ConfigError
-from lifelong.io import write_json
-from lifelong.models.masked_lm import mlm_head_parameters
+from lifelong.io import atomic_path, write_json
+from lifelong.models.masked_lm import mlm_head_parameters, sparse_mlm_loss
 from lifelong.models.presets import instantiate, load_model_spec, warmed_head_dir
 from lifelong.optim import OptimConfig, build_optimizer
 from lifelong.pretraining.corpus import BlockBatches, make_collator, mask_batch, pack_blocks, read_lines
@@ -75,8 +74,8 @@ def warm_head(cfg: WarmHeadConfig) -> dict[str, object]:
     start = time.perf_counter()
     for step in tqdm(range(cfg.steps), desc="warm MLM head", leave=False):
         batch = mask_batch(collator, batches(step))
-        with autocast(cfg.bf16):
-            loss = model(**batch).loss
+        with autocast(cfg.bf16):  # the frozen body builds no graph; logits only at the masked tokens
+            loss = sparse_mlm_loss(model, batch["input_ids"], batch["labels"])[0]
         update(loss, params, optimizer, scheduler, cfg)
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
             losses.append((step + 1, float(loss.detach())))
@@ -89,10 +88,6 @@ def warm_head(cfg: WarmHeadConfig) -> dict[str, object]:
                 elapsed / (step + 1) * (cfg.steps - step - 1),
             )
     seconds = time.perf_counter() - start
-    tmp = out.with_name(out.name + ".part")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    spec.tokenizer.save_pretrained(tmp)
     summary = {
         "config": dataclasses.asdict(cfg),
         "blocks": int(blocks.shape[0]),
@@ -100,7 +95,8 @@ def warm_head(cfg: WarmHeadConfig) -> dict[str, object]:
         "seconds": round(seconds, 1),
         "trained_parameters": sum(p.numel() for p in params),
     }
-    write_json(tmp / "warm_head.json", summary)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)  # the folder appears only once it is complete
+    with atomic_path(out) as tmp:  # the folder appears only once it is complete
+        model.save_pretrained(tmp)
+        spec.tokenizer.save_pretrained(tmp)
+        write_json(tmp / "warm_head.json", summary)
     return {"out": str(out), "final_loss": losses[-1][1], "seconds": summary["seconds"]}
