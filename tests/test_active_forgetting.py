@@ -448,7 +448,10 @@ def test_pipeline_runs_from_the_cli_with_an_extra_pair_task_and_resumes(data_roo
     assert _cli([*argv, "--extra-tasks", "xnli"]) == 0
     run = tmp_path / "run"
     results = json.loads((run / "results.json").read_text())
-    assert set(results["scores"]) == {"en", "xx"} and results["scores"]["xx"]["n"] == 30
+    assert set(results["scores"]) == {"en", "en (relearned)", "xx"} and results["scores"]["xx"]["n"] == 30
+    control = json.loads((run / "languages" / "en-control" / "adaptation.json").read_text())
+    assert control["config"]["corpus"].endswith("english.txt") and control["final"]["n"] == 30
+    assert "en (relearned)" in (run / "results.md").read_text()
     assert set(results["extra_tasks"]["xnli"]) == {"en", "xx"}
     assert results["extra_tasks"]["xnli"]["xx"]["n"] == 30  # rows 1245.. only
     assert json.loads((run / "task-xnli" / "adaptation.json").read_text())["steps"] == 39  # 1245 / 32
@@ -459,3 +462,28 @@ def test_pipeline_runs_from_the_cli_with_an_extra_pair_task_and_resumes(data_roo
     assert json.loads((run / "results.json").read_text())["extra_tasks"] == results["extra_tasks"]
     with pytest.raises(ConfigError, match="unknown zero-shot task 'xnl'"):
         _cli([*argv, "--extra-tasks", "xnl"])
+
+
+def test_continued_pretraining_from_a_pretrained_bert_then_a_new_language(data, tmp_path):
+    """The variant from a pretrained encoder: ``init`` continues a BERT masked LM with its own tokenizer
+    (resets included), and language adaptation puts the new tokenizer's pad where BERT expects it (0)."""
+    from lifelong.models.presets import load_model_spec
+
+    out = tmp_path / "bert"
+    cfg = PretrainConfig(
+        corpus=str(data["english"]), out=str(out), init="tiny-bert", seq_len=32, steps=4, batch_size=8
+    )
+    result = pretrain(dataclasses.replace(cfg, reset_every=2, checkpoint_every=0, log_every=1))
+    assert result.resets == [2]
+    model = load_mlm(out)
+    assert model.config.model_type == "bert"
+    assert load_tokenizer(out).get_vocab() == load_model_spec("tiny-bert").tokenizer.get_vocab()
+    lang = adapt_language(
+        LanguageAdaptConfig(
+            model=str(out), corpus=str(data["target"]), out=str(tmp_path / "lang"), budget_steps=2,
+            vocab_size=300, batch_size=8, seq_len=32,
+        )
+    )  # fmt: skip
+    assert load_tokenizer(lang.out).pad_token_id == model.config.pad_token_id == 0
+    with pytest.raises(ConfigError, match="seq_len=4096"):
+        pretrain(dataclasses.replace(cfg, out=str(tmp_path / "long"), seq_len=4096))

@@ -32,27 +32,37 @@ def read_lines(path: str | os.PathLike[str], max_lines: int | None = None) -> li
     return lines[:max_lines] if max_lines is not None else lines
 
 
-def train_tokenizer(lines: list[str], vocab_size: int, max_length: int, min_frequency: int = 2) -> Any:
+def train_tokenizer(
+    lines: list[str], vocab_size: int, max_length: int, min_frequency: int = 2, pad_id: int = PAD_ID
+) -> Any:
     """A byte-level BPE tokenizer with RoBERTa's special tokens (ids 0..4) and ``<s> x </s>`` framing.
 
     Byte-level means any script (Chinese, Devanagari, Arabic...) is covered without unknown tokens.
+    ``pad_id`` puts ``<pad>`` where a pretrained body expects it (BERT: 0; RoBERTa's order otherwise).
     """
     if vocab_size <= len(SPECIAL_TOKENS) + 256:
         raise ConfigError(
             f"vocab_size must exceed {len(SPECIAL_TOKENS) + 256} (specials + bytes), got {vocab_size}"
         )
+    if not 0 <= pad_id < len(SPECIAL_TOKENS):
+        raise ConfigError(f"pad_id must be one of the first {len(SPECIAL_TOKENS)} ids, got {pad_id}")
+    specials = [t for t in SPECIAL_TOKENS if t != "<pad>"]
+    specials.insert(pad_id, "<pad>")
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         min_frequency=min_frequency,
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=specials,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(lines, trainer)
-    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), add_prefix_space=True)
+    ids = {t: specials.index(t) for t in specials}
+    tok.post_processor = processors.RobertaProcessing(
+        ("</s>", ids["</s>"]), ("<s>", ids["<s>"]), add_prefix_space=True
+    )
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token="<s>",

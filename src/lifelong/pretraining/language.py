@@ -166,11 +166,9 @@ def adapt_language(cfg: LanguageAdaptConfig) -> LanguageResult:
     seq_len = min(cfg.seq_len or max_len, max_len)
     steps = cfg.steps(seq_len)
     lines = read_lines(cfg.corpus, cfg.max_lines)
-    tokenizer = train_tokenizer(lines[: cfg.tokenizer_lines], cfg.vocab_size, max_len)
-    if tokenizer.pad_token_id != model.config.pad_token_id:
-        raise ConfigError(
-            f"tokenizer pad id {tokenizer.pad_token_id} != model pad id {model.config.pad_token_id}"
-        )
+    tokenizer = train_tokenizer(
+        lines[: cfg.tokenizer_lines], cfg.vocab_size, max_len, pad_id=model.config.pad_token_id
+    )
     replace_vocabulary(model, len(tokenizer), torch.Generator().manual_seed(cfg.seed))
     trainable = _vocabulary_only(model, cfg.train_lm_bias)
 

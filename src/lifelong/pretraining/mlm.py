@@ -1,4 +1,5 @@
-"""Masked-LM pretraining of a small RoBERTa from scratch, with or without active forgetting.
+"""Masked-LM pretraining of a small RoBERTa from scratch -- or continued pretraining of a pretrained
+masked LM (``init``) -- with or without active forgetting.
 
 Runs unchanged under ``accelerate launch``/torchrun: ``batch_size`` is the global batch, each
 process takes its slice (``corpus.BlockBatches``), and resuming from a checkpoint reproduces a
@@ -20,11 +21,12 @@ from accelerate.utils import set_seed
 from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import AutoTokenizer, RobertaConfig, RobertaForMaskedLM
+from transformers import AutoModelForMaskedLM, AutoTokenizer, RobertaConfig, RobertaForMaskedLM
 
 from lifelong.errors import ConfigError, DataError
 from lifelong.io import atomic_path, write_json
 from lifelong.models.fast import speed_up_on_cpu
+from lifelong.models.presets import instantiate, load_model_spec
 from lifelong.optim import OptimConfig, ParamGroup, build_optimizer, clip_gradients
 from lifelong.pretraining.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from lifelong.pretraining.corpus import (
@@ -42,7 +44,7 @@ from lifelong.pretraining.forgetting import (
     reset_token_embeddings,
     token_embedding_parameters,
 )
-from lifelong.pretraining.models import SparseMaskedLM, body_fingerprint
+from lifelong.pretraining.models import SparseMaskedLM, body_fingerprint, max_length
 from lifelong.schema import AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, Range, check
 
 
@@ -59,6 +61,9 @@ class PretrainConfig(OptimConfig):
     adam_eps: Annotated[float, POSITIVE] = 1e-6
     corpus: str = ""
     out: str = ""
+    # continue from a pretrained masked LM (preset or folder): its tokenizer and architecture are used,
+    # so vocab_size, tokenizer_lines and the model block below do not apply
+    init: str = ""
     # tokenizer (trained on the corpus) and data
     vocab_size: Annotated[int, AT_LEAST_1] = 8192
     tokenizer_lines: Annotated[int, AT_LEAST_1] | None = 200_000  # lines used to train the tokenizer
@@ -103,6 +108,13 @@ class PretrainConfig(OptimConfig):
 
 
 def build_model(cfg: PretrainConfig, tokenizer: Any) -> nn.Module:
+    """A fresh RoBERTa of the configured size, or the ``init`` model with its pretrained weights."""
+    if cfg.init:
+        model = instantiate(load_model_spec(cfg.init), AutoModelForMaskedLM)
+        longest = max_length(model)
+        if cfg.seq_len > longest:
+            raise ConfigError(f"seq_len={cfg.seq_len} is longer than {cfg.init!r} takes ({longest} tokens)")
+        return speed_up_on_cpu(model)
     config = RobertaConfig(
         vocab_size=len(tokenizer),
         hidden_size=cfg.hidden,
@@ -152,7 +164,11 @@ def _prepare_tokenizer(cfg: PretrainConfig, out: Path, accelerator: Any) -> Any:
     """Train once on the main process and save; everyone (and every resumption) loads the saved one."""
     tok_dir = out / "tokenizer"
     if accelerator.is_main_process and not (tok_dir / "tokenizer.json").is_file():
-        tokenizer = train_tokenizer(read_lines(cfg.corpus, cfg.tokenizer_lines), cfg.vocab_size, cfg.seq_len)
+        if cfg.init:
+            tokenizer = load_model_spec(cfg.init).tokenizer
+        else:
+            lines = read_lines(cfg.corpus, cfg.tokenizer_lines)
+            tokenizer = train_tokenizer(lines, cfg.vocab_size, cfg.seq_len)
         with atomic_path(tok_dir) as tmp:
             tokenizer.save_pretrained(tmp)
     accelerator.wait_for_everyone()

@@ -1,5 +1,11 @@
 """Every stage for one pretrained model: pretrain (unless given) -> task adaptation on English ->
-per language: language adaptation + zero-shot test; then results.json, results.md and curves.png.
+the English control -> per language: language adaptation + zero-shot test; then results.json,
+results.md and curves.png.
+
+The English control relearns *English* embeddings on the frozen body under the same budget and tests
+the assembled model on the English test set (row ``en (relearned)``). It separates "no cross-lingual
+transfer" from "relearned embeddings do not fit the task model at all": if the control is near the
+majority class, no target language can be expected above it.
 
 Data paths follow the shared layout under the data folder (``--data``/``$LIFELONG_DATA``):
 ``corpora/english.txt``, ``multilingual/<task>/<lang>/*.jsonl`` and ``multilingual/corpora/<lang>.txt``.
@@ -32,7 +38,7 @@ from lifelong.pretraining.models import (
     model_dir,
     read_meta,
 )
-from lifelong.pretraining.report import plot_curves, results_table
+from lifelong.pretraining.report import ENGLISH_CONTROL, plot_curves, results_table
 from lifelong.pretraining.task import TaskAdaptConfig, adapt_task
 from lifelong.schema import NON_NEGATIVE
 
@@ -77,6 +83,9 @@ class PipelineConfig:
     )
     task_name: str = "sib200"
     extra_tasks: list[str] = field(default_factory=list)
+    english_control: bool = True
+    # English corpus lines the control relearns from (about the size of a target-language corpus)
+    control_lines: Annotated[int, NON_NEGATIVE] = 8000
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     task: TaskAdaptConfig = field(default_factory=TaskAdaptConfig)
     language: LanguageAdaptConfig = field(default_factory=LanguageAdaptConfig)
@@ -123,12 +132,16 @@ class _Clock:
         self.seconds[stage], self._t = now - self._t, now
 
 
+def english_corpus(cfg: PipelineConfig, data: Path) -> Path:
+    return Path(cfg.pretrain.corpus or data / "corpora" / "english.txt")
+
+
 def _pretrained(cfg: PipelineConfig, data: Path, out: Path) -> Path:
     if cfg.model:
         return model_dir(cfg.model, "pretrained model")
     pre = dataclasses.replace(
         cfg.pretrain,
-        corpus=cfg.pretrain.corpus or str(data / "corpora" / "english.txt"),
+        corpus=str(english_corpus(cfg, data)),
         out=cfg.pretrain.out or str(out / "pretrained"),
         resume=True,
     )
@@ -141,6 +154,11 @@ def _write_report(out: Path, name: str, cfg: PipelineConfig, results: dict[str, 
     scores, extra_scores = results["scores"], results["extra_tasks"]
     sections = [f"# {name}: zero-shot {cfg.task_name} accuracy (%)\n"]
     sections += [results_table({name: scores}), "**macro-F1**\n", results_table({name: scores}, "macro_f1")]
+    if ENGLISH_CONTROL in scores:
+        sections.append(
+            f"`{ENGLISH_CONTROL}`: the English test with English embeddings relearned on the frozen body "
+            "(the control; not in the mean).\n"
+        )
     for task_name, task_scores in extra_scores.items():
         sections += [f"## {task_name} accuracy (%)\n", results_table({name: task_scores})]
     write_text(out / "results.md", "\n".join(sections))
@@ -159,6 +177,8 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
     for lang in cfg.languages:
         if not (multi / "corpora" / f"{lang}.txt").is_file():
             raise DataError(f"no corpus for language {lang!r}: {multi / 'corpora' / f'{lang}.txt'} not found")
+    if cfg.english_control and not english_corpus(cfg, data).is_file():
+        raise DataError(f"the English control needs {english_corpus(cfg, data)} (or english_control: false)")
     clock = _Clock()
     model = _pretrained(cfg, data, out)
     pretrained = load_mlm(model)
@@ -172,14 +192,24 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
     clock.lap("task adaptation")
     scores: dict[str, dict[str, float]] = {"en": english_score}
     curves: dict[str, dict[str, Any]] = {}
-    for lang in cfg.languages:
+    adaptations = [
+        (lang, multi / "corpora" / f"{lang}.txt", multi / main_task.folder / lang / main_task.test, None)
+        for lang in cfg.languages
+    ]
+    if cfg.english_control:
+        control_lines = cfg.control_lines or cfg.language.max_lines
+        adaptations.insert(
+            0, (ENGLISH_CONTROL, english_corpus(cfg, data), english / main_task.test, control_lines)
+        )
+    for lang, corpus, test, max_lines in adaptations:
         lang_cfg = dataclasses.replace(
             cfg.language,
             model=str(model),
-            corpus=str(multi / "corpora" / f"{lang}.txt"),
-            out=str(out / "languages" / lang),
+            corpus=str(corpus),
+            out=str(out / "languages" / ("en-control" if lang == ENGLISH_CONTROL else lang)),
             eval_body=task_cfg.out,
-            eval_test=str(multi / main_task.folder / lang / main_task.test),
+            eval_test=str(test),
+            max_lines=max_lines or cfg.language.max_lines,
         )
         if lang_cfg.eval_every is None and cfg.eval_points > 0:
             seq = min(cfg.language.seq_len or max_seq, max_seq)

@@ -9,6 +9,9 @@ from typing import Any
 from lifelong.io import atomic_path
 from lifelong.pretraining.language import AdaptationCurve
 
+ENGLISH_CONTROL = "en (relearned)"  # the pipeline's control row: English embeddings relearned on the body
+NOT_TARGETS = ("en", ENGLISH_CONTROL)  # rows left out of the mean over target languages
+
 
 def plot_curves(curves: dict[str, AdaptationCurve | dict[str, Any]], path: str | os.PathLike[str]) -> Path:
     """Left: masked-LM loss vs adaptation steps; right: zero-shot accuracy vs steps (if recorded).
@@ -58,7 +61,7 @@ def results_table(results: dict[str, dict[str, dict[str, float]]], metric: str =
         lines.append(
             f"| {lang} | " + " | ".join("—" if c is None else f"{100 * c:.1f}" for c in cells) + " |"
         )
-    targets = [lang for lang in languages if lang != "en"]
+    targets = [lang for lang in languages if lang not in NOT_TARGETS]
     means = []
     for v in variants:
         vals = [results[v][lang][metric] for lang in targets if lang in results[v]]
