@@ -172,9 +172,19 @@ class Learner(nn.Module, ABC):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def warn_truncation(self, n_tokens: int) -> None:
-        self.warn_once(
-            "a text of %d tokens is longer than max_length=%d; truncating (warned once)",
-            n_tokens,
-            self.max_length,
-        )
+    def warn_truncation(self, n_tokens: int, limit: int | None = None) -> None:
+        """``limit``: the tokens the input may take when less than max_length (room left for an answer)."""
+        if limit is None or limit == self.max_length:
+            self.warn_once(
+                "a text of %d tokens is longer than max_length=%d; truncating (warned once)",
+                n_tokens,
+                self.max_length,
+            )
+        else:
+            self.warn_once(
+                "a prompt of %d tokens is longer than the %d that max_length=%d leaves beside the answer; "
+                "truncating (warned once)",
+                n_tokens,
+                limit,
+                self.max_length,
+            )

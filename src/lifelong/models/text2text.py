@@ -143,7 +143,7 @@ class CausalTextToText(Learner):
             before, context, after = self.prompt_parts(task, ex)
             seq = self.tokenizer(self.prompt_text(task, ex), add_special_tokens=False)["input_ids"]
             if len(seq) > budget:
-                self.warn_truncation(len(seq))
+                self.warn_truncation(len(seq), budget)
                 head = self.tokenizer(before, add_special_tokens=False)["input_ids"] if before else []
                 tail = self.tokenizer(after, add_special_tokens=False)["input_ids"] if after else []
                 body = self.tokenizer(context, add_special_tokens=False)["input_ids"]
