@@ -8,7 +8,7 @@ with ``--resume``; wall times go to ``<out>/timings.json``. The scripts import t
 
 A table can take more machine time than one session has, and ``<out>`` is scratch space. So each finished
 run's small files (config, status, metrics, report, matrix; no checkpoint, no plots) are also copied to
-``<records>/<key>`` -- by default ``benchmarks/records/<out folder name>``, kept in git -- and a run found
+``<records>/<key>`` -- by default ``benchmarks/records/<name of --out>``, kept in git -- and a run found
 there is restored into ``<out>`` instead of being run again -- only if it was made from the same config
 (``input.yaml`` in the record; the data folder may differ). A table is finished across sessions by
 committing the records after each one.
@@ -181,10 +181,17 @@ def grid_arguments(ap: argparse.ArgumentParser, default_out: str) -> None:
     ap.add_argument(
         "--records",
         type=Path,
-        default=RECORDS / Path(default_out).name,
-        help="finished runs kept across sessions (in git); restored instead of rerun",
+        default=None,
+        help="where finished runs are kept across sessions (in git) and restored from instead of rerun "
+        "(default: benchmarks/records/<name of --out>)",
     )
-    ap.add_argument("--no-records", dest="records", action="store_const", const=None)
+    ap.add_argument("--no-records", action="store_true", help="keep no records")
+
+
+def records_for(out: Path, records: Path | None, off: bool = False) -> Path | None:
+    """The records folder of a grid writing to ``out``: ``records`` if given, else named after ``out``
+    (so two protocols in two --out folders never share records); None when ``off``."""
+    return None if off else records or RECORDS / out.name
 
 
 def write_tables_file(out: Path, text: str, grid: RunGrid) -> Path:

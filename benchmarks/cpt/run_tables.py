@@ -24,12 +24,13 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from _grid import RunGrid, grid_arguments, load_run, matrix, pct, write_tables_file  # noqa: E402
+from _grid import RunGrid, grid_arguments, load_run, matrix, pct, records_for, write_tables_file  # noqa: E402
 
 CONFIG = HERE.parents[1] / "configs" / "cpt" / "dsc.yaml"
 METHODS = ["cpt", "none", "ncl", "adapter_ncl", "adapter_one", "demix", "replay"]
 WHOLE_MODEL = {"ncl", "replay"}  # the whole model post-trains: a small lr
 LR = {"plugins": 1e-3, "whole": 5e-5}
+PARALLEL = {"layout": "parallel", "bottleneck_attention": 512, "bottleneck_ffn": 768}  # the paper's adapters
 # about 25-35 min per method on 2 busy CPU cores for 4 domains (smoke: 2 domains x 300 lines took ~400 s for cpt)
 SIZES = {"max_train": 1000, "max_dev": 200, "epochs": 1, "end_max_eval": 300}
 SMOKE = {"max_train": 300, "max_dev": 100, "epochs": 1, "end_max_eval": 200, "tasks": 2}
@@ -38,8 +39,9 @@ SMOKE = {"max_train": 300, "max_dev": 100, "epochs": 1, "end_max_eval": 200, "ta
 def run_config(method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     config = yaml.safe_load(CONFIG.read_text())
     sizes = SMOKE if args.smoke else SIZES
+    config["model"]["name"] = args.model
     config["method"] = method
-    config["method_args"] = {}
+    config["method_args"] = PARALLEL if args.parallel and method == "cpt" else {}
     config["seed"] = seed
     config["stream"]["order"] = args.order
     config["stream"]["max_train"] = args.max_train or sizes["max_train"]
@@ -120,6 +122,29 @@ def tables(
     return text, summary
 
 
+def seed_table(summaries: dict[int, dict[str, dict[str, float]]]) -> str:
+    """Mean ± std (over the seeds whose run finished) of each method's end-task scores and its gain over
+    ``none`` in the same seed; the number of seeds is shown."""
+    methods = list(dict.fromkeys(m for s in summaries.values() for m in s))
+    head = ["Method", "seeds", "ACC", "MF1", "Forgetting (acc)", "ACC - none", "MLM loss forgetting"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def cell(values: list[float], scale: float = 100, digits: int = 1) -> str:
+        if not values:
+            return "n/a"
+        return f"{scale * np.mean(values):.{digits}f} ± {scale * np.std(values):.{digits}f}"
+
+    for m in methods:
+        runs = [s[m] for s in summaries.values() if m in s]
+        gains = [s[m]["acc"] - s["none"]["acc"] for s in summaries.values() if m in s and "none" in s]
+        lines.append(
+            f"| {m} | {len(runs)} | {cell([r['acc'] for r in runs])} | {cell([r['mf1'] for r in runs])} | "
+            f"{cell([r['forgetting'] for r in runs])} | {cell(gains)} | "
+            f"{cell([r['loss_forgetting'] for r in runs], 1, 4)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def verdicts(summary: dict[str, dict[str, float]]) -> str:
     out = []
     if "none" in summary:
@@ -150,17 +175,35 @@ def main() -> None:
     p.add_argument("--max-train", type=int, default=None, help="corpus lines per domain")
     p.add_argument("--epochs", type=int, default=None, help="post-training epochs per domain")
     p.add_argument("--full-data", action="store_true", help="end tasks on the full training split")
+    p.add_argument(
+        "--model",
+        default="minilm-l6-mlm",
+        help="the common starting point (default: minilm-l6 with the head from `lifelong warm-head`)",
+    )
+    p.add_argument(
+        "--parallel", action="store_true", help=f"CPT with the paper's parallel adapters: {PARALLEL}"
+    )
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args()
-    grid = RunGrid(args.out, args.threads, args.dry_run, None if args.smoke else args.records)
+    grid = RunGrid(
+        args.out,
+        args.threads,
+        args.dry_run,
+        records_for(args.out, args.records, args.no_records or args.smoke),
+    )
     if not args.tables_only:
         for seed in args.seeds:
             for method in args.methods:
                 grid.run(f"seed{seed}/{method}", run_config(method, seed, args))
-    text = "# CPT on DSC domains (minilm-l6)\n"
+    text = f"# CPT on DSC domains ({args.model})\n"
+    summaries = {}
     for seed in args.seeds:
-        body, summary = tables(seed, args.methods, args)
-        text += f"\n## seed {seed}\n\n{verdicts(summary)}\n{body}"
+        body, summaries[seed] = tables(seed, args.methods, args)
+        text += f"\n## seed {seed}\n\n{verdicts(summaries[seed])}\n{body}"
+    if len(args.seeds) > 1:
+        text = text.replace(
+            "\n", f"\n\n## mean ± std over seeds {args.seeds}\n\n{seed_table(summaries)}\n", 1
+        )
     write_tables_file(args.out, text, grid)
     print(text)
     grid.exit_if_failed()
