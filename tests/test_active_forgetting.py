@@ -485,5 +485,10 @@ def test_continued_pretraining_from_a_pretrained_bert_then_a_new_language(data, 
         )
     )  # fmt: skip
     assert load_tokenizer(lang.out).pad_token_id == model.config.pad_token_id == 0
+    task = adapt_task(  # BERT's classifier adds a pooler the masked LM lacks: still the same body
+        TaskAdaptConfig(model=str(out), train=str(data["train"]), out=str(tmp_path / "task"), epochs=1)
+    )
+    assembled, target_tokenizer = assemble(task.out, lang.out)
+    assert assembled.get_input_embeddings().weight.shape[0] == len(target_tokenizer)
     with pytest.raises(ConfigError, match="seq_len=4096"):
         pretrain(dataclasses.replace(cfg, out=str(tmp_path / "long"), seq_len=4096))

@@ -19,6 +19,7 @@ from lifelong.pretraining.loop import autocast, update
 from lifelong.pretraining.models import (
     body_fingerprint,
     load_classifier,
+    load_mlm,
     load_tokenizer,
     max_length,
     save_stage,
@@ -61,7 +62,9 @@ def adapt_task(cfg: TaskAdaptConfig) -> TaskResult:
     torch.manual_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.model)
     model = load_classifier(cfg.model, labels)
-    fingerprint = body_fingerprint(model)
+    # of the pretrained masked LM, not of the classifier: a classifier may add body parts the checkpoint
+    # lacks (BERT's pooler), freshly initialised, which would make every fingerprint differ
+    fingerprint = body_fingerprint(load_mlm(cfg.model))
     model.get_input_embeddings().weight.requires_grad_(False)
     trainable = [p for p in model.parameters() if p.requires_grad]
     total = math.ceil(len(rows) / cfg.batch_size) * cfg.epochs
