@@ -24,7 +24,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from _grid import RunGrid, grid_arguments, load_run, matrix, pct, records_for, write_tables_file  # noqa: E402
+from _grid import RunGrid, grid_arguments, load_run, matrix, pct, write_tables_file  # noqa: E402
 
 CONFIG = HERE.parents[1] / "configs" / "cpt" / "dsc.yaml"
 METHODS = ["cpt", "none", "ncl", "adapter_ncl", "adapter_one", "demix", "replay"]
@@ -185,12 +185,7 @@ def main() -> None:
     )
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args()
-    grid = RunGrid(
-        args.out,
-        args.threads,
-        args.dry_run,
-        records_for(args.out, args.records, args.no_records or args.smoke),
-    )
+    grid = RunGrid(args.out, args.threads, args.dry_run, args.records, not (args.no_records or args.smoke))
     if not args.tables_only:
         for seed in args.seeds:
             for method in args.methods:

@@ -25,7 +25,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from _grid import RunGrid, grid_arguments, load_run, matrix, pct, records_for, report_table, write_tables_file  # noqa: E402
+from _grid import RunGrid, grid_arguments, load_run, matrix, pct, report_table, write_tables_file  # noqa: E402
 
 CONFIGS = HERE.parents[1] / "configs" / "ctr"
 METHODS = ["ctr", "hat", "adapter_ncl", "adapter_one", "finetune", "multitask"]
@@ -167,12 +167,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--tasks", type=int, help="only the first N tasks of the standard order")
     args = ap.parse_args()
-    grid = RunGrid(
-        args.out,
-        args.threads,
-        args.dry_run,
-        records_for(args.out, args.records, args.no_records or args.smoke),
-    )
+    grid = RunGrid(args.out, args.threads, args.dry_run, args.records, not (args.no_records or args.smoke))
     benches = ["asc"] if args.smoke and args.benchmarks == ["asc", "dsc"] else args.benchmarks
     if not args.tables_only:
         for seed in args.seeds:  # one run at a time: the machine is shared

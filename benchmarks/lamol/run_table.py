@@ -27,7 +27,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from _grid import RunGrid, grid_arguments, records_for, report_table, write_tables_file  # noqa: E402
+from _grid import RunGrid, grid_arguments, report_table, write_tables_file  # noqa: E402
 
 CONFIGS = HERE.parents[1] / "configs" / "lamol"
 
@@ -212,12 +212,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    grid = RunGrid(
-        args.out,
-        args.threads,
-        args.dry_run,
-        records_for(args.out, args.records, args.no_records or args.smoke),
-    )
+    grid = RunGrid(args.out, args.threads, args.dry_run, args.records, not (args.no_records or args.smoke))
     if not args.tables_only:
         for stream in args.streams:  # one run at a time: the machine is shared
             for variant in args.variants:
