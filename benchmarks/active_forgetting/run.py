@@ -151,6 +151,40 @@ def plot_pretraining(logs: dict[str, dict], path: Path) -> None:
         fig.savefig(tmp, format="png", dpi=120)
 
 
+def updates_to_reach(curve: dict, loss: float) -> int | None:
+    """The first logged adaptation update at which ``curve``'s masked-LM loss is at most ``loss``."""
+    return next(
+        (step for step, value in zip(curve["steps"], curve["mlm_loss"], strict=True) if value <= loss), None
+    )
+
+
+def paper_measures(results: dict[str, dict], langs: list[str]) -> list[str]:
+    """The paper's two claims per language: the relative accuracy gain of forgetting over standard (and
+    its mean over languages, as the paper averages it) and the updates forgetting needs to reach the
+    standard model's final masked-LM loss."""
+    std, fgt = results["standard"], results["forgetting"]
+    lines = [
+        "\n## Forgetting against standard, per language\n",
+        "| language | acc standard | acc forgetting | relative gain | updates to standard's final loss |",
+        "|---|---|---|---|---|",
+    ]
+    gains = []
+    for lang in langs:
+        a, b = std["scores"][lang]["accuracy"], fgt["scores"][lang]["accuracy"]
+        gain = (b - a) / a if a > 0 else float("nan")
+        gains.append(gain)
+        final = std["curves"][f"{std['name']}/{lang}"]["mlm_loss"][-1]
+        reach = updates_to_reach(fgt["curves"][f"{fgt['name']}/{lang}"], final)
+        steps = std["scores"][lang]["steps"]
+        lines.append(
+            f"| {lang} | {100 * a:.1f} | {100 * b:.1f} | {100 * gain:+.1f} % | "
+            f"{'not reached' if reach is None else f'{reach} of {steps}'} |"
+        )
+    mean = sum(gains) / len(gains) if gains else float("nan")
+    lines.append(f"\nMean relative accuracy gain (mean of the per-language gains): {100 * mean:+.1f} %")
+    return lines
+
+
 def report(
     results: dict[str, dict], size: BenchmarkSize, timings: dict[str, float], logs: dict[str, dict]
 ) -> str:
@@ -192,6 +226,8 @@ def report(
     lines.append("|---" * (len(langs) + 1) + "|")
     for name, s in scores.items():
         lines.append(f"| {name} | " + " | ".join(f"{s[lang]['mlm_loss']:.2f}" for lang in langs) + " |")
+    if {"standard", "forgetting"} <= set(results):
+        lines += paper_measures(results, langs)
     lines.append("\n## English pretraining loss (`pretraining.png`)\n")
     lines.append("| variant | " + " | ".join(f"{s}" for s in (1000, size.steps // 2, size.steps)) + " |")
     lines.append("|---" * 4 + "|")
