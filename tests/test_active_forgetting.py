@@ -492,3 +492,12 @@ def test_continued_pretraining_from_a_pretrained_bert_then_a_new_language(data, 
     assert assembled.get_input_embeddings().weight.shape[0] == len(target_tokenizer)
     with pytest.raises(ConfigError, match="seq_len=4096"):
         pretrain(dataclasses.replace(cfg, out=str(tmp_path / "long"), seq_len=4096))
+
+
+def test_pipeline_names_a_missing_language_or_english_corpus_before_any_work(data_root, tmp_path):
+    argv = ["forgetting-pipeline", "--out", str(tmp_path / "run"), "--data", str(data_root)]
+    with pytest.raises(DataError, match=r"language 'zz'.*zz\.txt"):
+        _cli([*argv, "--languages", "xx,zz"])
+    with pytest.raises(DataError, match=r"English control needs .*nope\.txt"):
+        _cli([*argv, "--languages", "xx", "--set", f"pretrain.corpus={tmp_path / 'nope.txt'}"])
+    assert not (tmp_path / "run").exists()  # nothing started
