@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import time
 from pathlib import Path
 
@@ -257,6 +258,11 @@ def main() -> None:
     p.add_argument("--steps", type=int, help="pretraining steps per variant")
     p.add_argument("--reset-every", type=int, help="K")
     p.add_argument("--budget-steps", type=int, help="language-adaptation steps per language")
+    p.add_argument(
+        "--budget-tokens",
+        type=float,
+        help="language-adaptation budget in tokens instead (the paper: 5e6), as steps of 32 x seq_len",
+    )
     p.add_argument("--lr", type=float, help="pretraining peak learning rate (default 5e-4)")
     p.add_argument("--layers", type=int, help="a fresh body's layers (default 4)")
     p.add_argument("--hidden", type=int, help="a fresh body's width (default 256)")
@@ -288,6 +294,8 @@ def main() -> None:
         "init": args.init,
     }
     size = dataclasses.replace(size, **{k: v for k, v in overrides.items() if v is not None})
+    if args.budget_tokens:
+        size = dataclasses.replace(size, budget_steps=math.ceil(args.budget_tokens / (32 * size.seq_len)))
     if args.languages:
         size = dataclasses.replace(size, languages=tuple(x.strip() for x in args.languages.split(",")))
     if args.extra_tasks:
