@@ -189,3 +189,31 @@ def grid_arguments(ap: argparse.ArgumentParser, default_out: str) -> None:
         "(default: benchmarks/records/<name of --out>)",
     )
     ap.add_argument("--no-records", action="store_true", help="keep no records")
+
+
+def write_tables_file(out: Path, text: str, grid: RunGrid) -> Path:
+    """``<out>/tables.md``: the script's tables followed by every run's wall time."""
+    path = out / "tables.md"
+    path.write_text(text.rstrip("\n") + "\n" + "\n".join(grid.wall_time_lines()) + "\n")
+    return path
+
+
+def report_table(run_dirs: list[Path], names: list[str] | None = None) -> str:
+    """``lifelong report`` over the finished runs among ``run_dirs``; rows renamed by ``names`` if given."""
+    finished = [(d, n) for d, n in zip(run_dirs, names or [d.name for d in run_dirs], strict=True)
+                if (d / "metrics.json").is_file()]  # fmt: skip
+    if not finished:
+        return "(no finished runs)\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "lifelong", "report", *(str(d) for d, _ in finished)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        return f"(lifelong report failed: {done.stderr.strip()[-300:]})\n"
+    first = done.stdout.strip().split("\n\n")[0]  # the main table (a per-task transfer table may follow)
+    if names is None:
+        return "\n".join(line for line in first.splitlines() if line.startswith("|")) + "\n"
+    lines = [line for line in first.splitlines() if line.startswith("|")]  # the table, not the legend
+    body = [f"| {n} |" + line.split("|", 2)[2] for (_, n), line in zip(finished, lines[2:], strict=True)]
+    return "\n".join([*lines[:2], *body]) + "\n"

@@ -44,3 +44,19 @@ def test_a_finished_run_is_recorded_and_restored_only_for_the_same_config(
     RunGrid(out, threads=1, dry_run=True, records=records).run("s0/finetune", changed)
     assert "[run] s0/finetune" in capsys.readouterr().out  # another config is run, not restored
     assert json.loads((record / "metrics.json").read_text()) == metrics
+
+
+TABLE_SCRIPTS = sorted(
+    p
+    for p in (Path(__file__).resolve().parents[1] / "benchmarks").glob("*/*.py")
+    if "from _grid import" in p.read_text()
+)
+
+
+@pytest.mark.parametrize("script", TABLE_SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_table_script_imports_what_it_uses_from_the_grid(script: Path) -> None:
+    """A table script runs for hours in the background: a broken import must fail here, not there."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-500:]
