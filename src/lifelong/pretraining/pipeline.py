@@ -192,24 +192,31 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
     clock.lap("task adaptation")
     scores: dict[str, dict[str, float]] = {"en": english_score}
     curves: dict[str, dict[str, Any]] = {}
+    # (row name, folder under languages/, corpus, test file, corpus lines)
     adaptations = [
-        (lang, multi / "corpora" / f"{lang}.txt", multi / main_task.folder / lang / main_task.test, None)
+        (lang, lang, multi / "corpora" / f"{lang}.txt", multi / main_task.folder / lang / main_task.test,
+         cfg.language.max_lines)
         for lang in cfg.languages
-    ]
+    ]  # fmt: skip
     if cfg.english_control:
         control_lines = cfg.control_lines or cfg.language.max_lines
-        adaptations.insert(
-            0, (ENGLISH_CONTROL, english_corpus(cfg, data), english / main_task.test, control_lines)
+        control = (
+            ENGLISH_CONTROL,
+            "en-control",
+            english_corpus(cfg, data),
+            english / main_task.test,
+            control_lines,
         )
-    for lang, corpus, test, max_lines in adaptations:
+        adaptations.insert(0, control)
+    for lang, folder, corpus, test, max_lines in adaptations:
         lang_cfg = dataclasses.replace(
             cfg.language,
             model=str(model),
             corpus=str(corpus),
-            out=str(out / "languages" / ("en-control" if lang == ENGLISH_CONTROL else lang)),
+            out=str(out / "languages" / folder),
             eval_body=task_cfg.out,
             eval_test=str(test),
-            max_lines=max_lines or cfg.language.max_lines,
+            max_lines=max_lines,
         )
         if lang_cfg.eval_every is None and cfg.eval_points > 0:
             seq = min(cfg.language.seq_len or max_seq, max_seq)
