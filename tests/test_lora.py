@@ -172,3 +172,24 @@ def test_instruction_rows_name_the_task_then_the_input_and_keep_both_ends_when_c
     assert len(ids) <= 40 - 4 - 1 and ids[-1] == learner.ans_id
     squeezed = text.replace(" ", "").lower()  # the tiny tokenizer lower-cases
     assert squeezed.startswith("whatisthecolour") and squeezed.endswith("answer:") and "word" in text
+
+
+def test_lamol_on_lora_trains_its_special_token_rows_and_nothing_else_of_the_body() -> None:
+    sess, stream_tasks = _session(
+        "model.name=tiny-gpt2", "stream.tasks=[topic, sentiment]", "method=lamol", "method_args={gamma: 0.25}"
+    )
+    learner = sess.method.learner
+    before = _body_weights(sess)
+    for task in stream_tasks:
+        sess.learn_task(task)
+    after = _body_weights(sess)
+    special = sorted(learner.special_ids)
+    assert {learner.ans_id, sess.method.gen_id("topic"), sess.method.gen_id("sentiment")} <= set(special)
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert len(changed) == 1  # the (tied) token table; every other body weight is as it was
+    old, new = before[changed[0]], after[changed[0]]
+    kept = [i for i in range(old.shape[0]) if i not in special]
+    assert torch.equal(old[kept], new[kept])  # no gradient and no weight decay there
+    trained = [i for i in special if i < old.shape[0]]  # the special tokens that existed before training
+    assert learner.ans_id in trained
+    assert all(not torch.equal(old[i], new[i]) for i in trained)

@@ -74,13 +74,16 @@ def warmup_decay(cfg: OptimConfig, total_updates: int) -> WarmupDecay:
     return WarmupDecay(int(cfg.warmup_ratio * total), total, cfg.min_lr_ratio)
 
 
-def groups_by_lr(params: Iterable[nn.Parameter], own_lr: dict[int, float]) -> list[ParamGroup]:
-    """One group per learning rate (``own_lr`` by parameter id; the rest use the config's), the
-    default group first: how a method asks for larger rates on some of its parameters."""
-    by_rate: dict[float | None, list[nn.Parameter]] = {None: []}
+def groups_by_lr(
+    params: Iterable[nn.Parameter], own_lr: dict[int, float], undecayed: frozenset[int] = frozenset()
+) -> list[ParamGroup]:
+    """One group per learning rate (``own_lr`` by parameter id; the rest use the config's) and per
+    decay (``undecayed`` ids get none), the default group first: how a method asks for larger rates
+    on some of its parameters, or for no weight decay on a table it trains only in part."""
+    by_key: dict[tuple[float | None, bool], list[nn.Parameter]] = {(None, True): []}
     for p in params:
-        by_rate.setdefault(own_lr.get(id(p)), []).append(p)
-    return [ParamGroup(ps, lr=rate) for rate, ps in by_rate.items() if ps]
+        by_key.setdefault((own_lr.get(id(p)), id(p) not in undecayed), []).append(p)
+    return [ParamGroup(ps, lr=rate, decay=decay) for (rate, decay), ps in by_key.items() if ps]
 
 
 def build_optimizer(

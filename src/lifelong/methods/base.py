@@ -98,6 +98,11 @@ class Method:
         (HAT's task embeddings need a larger one: Adam normalises away its gradient compensation.)"""
         return {}
 
+    def undecayed(self) -> frozenset[int]:
+        """Trainable parameters, by ``id``, that weight decay must not touch (a table trained only in
+        some rows: decay would shrink the others, which get no gradient)."""
+        return frozenset()
+
     def clipped(self, params: list[nn.Parameter]) -> list[nn.Parameter]:
         """The parameters whose gradient norm ``training.max_grad_norm`` clips (HAT keeps its task
         embeddings out: their gradients are compensated on purpose)."""

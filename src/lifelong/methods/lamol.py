@@ -16,11 +16,13 @@ import logging
 import random
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import torch
+from torch import nn
 
 from lifelong.data.task import Task
 from lifelong.errors import ConfigError
@@ -79,7 +81,9 @@ class LamolConfig(MethodConfig):
 class Lamol(Method):
     """LAMOL: the LM also generates pseudo-samples of old tasks, replayed with each new task (Sun et al., 2020).
 
-    LAMOL: the LM generates pseudo-samples of old tasks to replay (Sun et al., 2020)."""
+    On a LoRA learner (``model.lora``) the body is frozen, but LAMOL must learn to read its GEN tokens and
+    to write ANS: the rows of the added special tokens train beside the adapters (without weight decay;
+    every other row stays as it was). The paper fine-tunes the whole GPT-2."""
 
     config_class = LamolConfig
     learner_kinds = frozenset({"text2text"})
@@ -103,6 +107,17 @@ class Lamol(Method):
         self.lm.add_special_tokens([GEN])
         if self.config.task_tokens:
             self.lm.add_special_tokens([task_gen_token(task.name)], init_from=GEN)
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        params = self.learner.default_trainable()
+        if self.learner.lora is not None:
+            params += self.lm.special_token_tables()
+        return iter(params)
+
+    def undecayed(self) -> frozenset[int]:
+        if self.learner.lora is None:
+            return frozenset()
+        return frozenset(id(t) for t in self.lm.special_token_tables())
 
     def gen_id(self, task_name: str | None) -> int:
         token = task_gen_token(task_name) if self.config.task_tokens and task_name else GEN

@@ -47,6 +47,7 @@ class CausalTextToText(Learner):
     ):
         super().__init__(tokenizer, max_length, **settings)
         self.lm = lm
+        self.special_ids: set[int] = set()  # every token added through add_special_tokens
         self.scenario = scenario
         self.prompt_style = prompt_style
         self.max_answer_length = max_answer_length
@@ -107,7 +108,30 @@ class CausalTextToText(Learner):
                             g = torch.Generator().manual_seed(zlib.crc32(token.encode()))
                             noise = torch.randn(table.shape[1], generator=g) * spread * SPECIAL_NOISE
                             table[row] = (base.float() + noise.to(base.device)).to(table.dtype)
-        return self.tokenizer.convert_tokens_to_ids(tokens)
+        ids = self.tokenizer.convert_tokens_to_ids(tokens)
+        self.special_ids.update(ids)
+        return ids
+
+    def special_token_tables(self) -> list[nn.Parameter]:
+        """The embedding tables (input, and output when untied), made trainable in the rows of the added
+        special tokens only: a gradient hook zeroes every other row. For a frozen body (LoRA), where
+        a method must still learn to read and write its own tokens. The rows outside keep their values
+        only if the optimizer does not decay these tables (weight decay acts without a gradient)."""
+        tables = [self.lm.get_input_embeddings().weight]
+        out = self.lm.get_output_embeddings()
+        if out is not None and out.weight is not tables[0]:
+            tables.append(out.weight)
+        for table in tables:
+            table.requires_grad_(True)
+            if not getattr(table, "keeps_special_rows", False):  # once per table (a resize makes a new one)
+                table.register_hook(self._keep_special_rows)
+                table.keeps_special_rows = True
+        return tables
+
+    def _keep_special_rows(self, grad: torch.Tensor) -> torch.Tensor:
+        keep = torch.zeros(grad.shape[0], 1, dtype=grad.dtype, device=grad.device)
+        keep[sorted(self.special_ids)] = 1
+        return grad * keep
 
     # ---- data --------------------------------------------------------------------------------
     def prompt_parts(self, task: Task, ex: Example) -> tuple[str, str, str]:

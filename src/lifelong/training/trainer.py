@@ -53,7 +53,9 @@ def train_task(
         )
     params = [p for p in method.trainable_parameters() if p.requires_grad]
     updates = math.ceil(len(loader) / cfg.grad_accum) * cfg.epochs
-    optimizer, scheduler = build_optimizer(groups_by_lr(params, method.learning_rates()), cfg, updates)
+    optimizer, scheduler = build_optimizer(
+        groups_by_lr(params, method.learning_rates(), method.undecayed()), cfg, updates
+    )
     clipped = method.clipped(params)
     model, optimizer, loader, scheduler = acc.prepare(learner, optimizer, loader, scheduler)
     model.train()
