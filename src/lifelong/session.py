@@ -28,6 +28,7 @@ from lifelong.evaluation.report import write_run_results
 from lifelong.methods import METHODS
 from lifelong.methods.base import Method, build_method_config
 from lifelong.models.build import build_learner
+from lifelong.precision import native_bf16
 from lifelong.run_folder import write_status
 from lifelong.schema import check
 from lifelong.training.checkpoint import save_checkpoint
@@ -166,6 +167,8 @@ def environment() -> dict[str, Any]:
         "transformers": transformers.__version__,
         "accelerate": accelerate.__version__,
         "cuda": torch.cuda.is_available(),
+        "cpu": torch.cpu.get_capabilities().get("cpu_name", ""),
+        "native_bf16": native_bf16("cuda" if torch.cuda.is_available() else "cpu"),  # else bf16 runs float32
     }
 
 

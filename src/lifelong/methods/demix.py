@@ -50,7 +50,7 @@ class DEMix(AdapterOne):
                 batch = learner.collate(probe[start : start + learner.eval_batch_size], generator=gen)
                 n = int((batch["labels"] != -100).sum())
                 if n:
-                    batch = {k: v.to(learner.device) for k, v in batch.items()}
+                    batch = learner.to_device(batch)
                     with learner.autocast():
                         total += float(learner(batch).loss) * n
                     count += n

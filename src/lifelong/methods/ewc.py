@@ -64,7 +64,7 @@ class EWC(Method):
         with self.learner.eval_mode(grad=True):  # no dropout while measuring importance
             for batch in loader:
                 self.learner.zero_grad(set_to_none=True)
-                batch = {k: v.to(self.learner.device) for k, v in batch.items()}
+                batch = self.learner.to_device(batch)
                 with self.learner.autocast():
                     loss = self.learner(batch).loss
                 loss.backward()

@@ -58,7 +58,7 @@ def input_covariances(
         with torch.no_grad(), learner.eval_mode(), learner.autocast():
             for start in range(0, len(rows), batch_size):
                 batch = learner.collate(rows[start : start + batch_size])
-                batch = {k: v.to(learner.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+                batch = learner.to_device(batch)
                 mask["m"] = batch["attention_mask"]
                 learner(batch)
     finally:

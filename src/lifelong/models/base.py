@@ -21,6 +21,7 @@ from lifelong.data.task import Example, Task
 from lifelong.errors import ConfigError
 from lifelong.evaluation.scoring import score_task
 from lifelong.models.lora import LoraSettings, adapter_parameters, lora_layers, set_trainable
+from lifelong.precision import bf16_autocast
 
 log = logging.getLogger("lifelong")
 
@@ -155,7 +156,7 @@ class Learner(nn.Module, ABC):
 
     # helpers
     def autocast(self) -> torch.autocast:
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+        return bf16_autocast(self.device.type, self.bf16)
 
     @contextlib.contextmanager
     def eval_mode(self, grad: bool = False) -> Iterator[None]:
@@ -171,6 +172,11 @@ class Learner(nn.Module, ABC):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    def to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """A collated batch on the learner's device (its non-tensor entries as they are)."""
+        device = self.device
+        return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
     def warn_truncation(self, n_tokens: int, limit: int | None = None) -> None:
         """``limit``: the tokens the input may take when less than max_length (room left for an answer)."""

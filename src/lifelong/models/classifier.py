@@ -157,7 +157,7 @@ class EncoderClassifier(Learner):
         with self.eval_mode():
             for start in range(0, len(rows), self.eval_batch_size):
                 batch = self.collate(rows[start : start + self.eval_batch_size])
-                batch = {k: v.to(self.device) for k, v in batch.items()}
+                batch = self.to_device(batch)
                 with self.autocast():
                     out.append(self.heads[head](self.features(batch)).float().cpu())
         return torch.cat(out)

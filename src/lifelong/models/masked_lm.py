@@ -196,7 +196,7 @@ class MaskedLMLearner(Learner):
                 n = int((batch["labels"] != -100).sum())
                 if n == 0:
                     continue
-                batch = {k: v.to(self.device) for k, v in batch.items()}
+                batch = self.to_device(batch)
                 with self.autocast():
                     out = self.forward(batch)
                 total += float(out.loss) * n

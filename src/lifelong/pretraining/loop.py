@@ -13,10 +13,11 @@ import torch
 from torch import nn
 
 from lifelong.optim import OptimConfig, clip_gradients
+from lifelong.precision import bf16_autocast
 
 
 def autocast(enabled: bool) -> contextlib.AbstractContextManager[Any]:
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+    return bf16_autocast("cpu", enabled)
 
 
 def update(

@@ -28,6 +28,7 @@ from lifelong.io import atomic_path, write_json
 from lifelong.models.fast import speed_up_on_cpu
 from lifelong.models.presets import instantiate, load_model_spec
 from lifelong.optim import OptimConfig, ParamGroup, build_optimizer, clip_gradients
+from lifelong.precision import bf16_autocast
 from lifelong.pretraining.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from lifelong.pretraining.corpus import (
     PAD_ID,
@@ -243,7 +244,7 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
     bar = tqdm(total=cfg.steps, initial=start, disable=not accelerator.is_local_main_process, desc="pretrain")
     for step in range(start, end):
         batch = {k: v.to(accelerator.device) for k, v in mask_batch(collator, batches(step)).items()}
-        with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        with bf16_autocast(accelerator.device.type, cfg.bf16):
             loss = model(batch["input_ids"], batch["labels"])
         accelerator.backward(loss)
         clip_gradients(model.parameters(), cfg)
