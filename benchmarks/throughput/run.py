@@ -1,4 +1,5 @@
-"""Training and generation throughput against this machine's measured bf16 peak.
+"""Training and generation throughput against this machine's measured matmul peak, in the precision
+the library computes in (bf16 where the hardware has it, else float32: ``lifelong.precision``).
 
 For each case the same batches go through three loops, interleaved so that load drift hits them alike:
 
@@ -9,8 +10,8 @@ For each case the same batches go through three loops, interleaved so that load 
   and attention kernels), ``torch.optim.AdamW`` (foreach), the LM loss over every position --
   ``speedup_vs_stock`` = library / stock.
 
-``mfu`` = 6 * N * tokens/s over the bf16 matmul peak measured at the start of the same run, with N the
-model's parameters without the input embedding matrix (the usual 6N forward+backward estimate).
+``mfu`` = 6 * N * tokens/s over that peak, measured at the start of the same run, with N the model's
+parameters without the input embedding matrix (the usual 6N forward+backward estimate).
 Generation: batched top-k sampling against one sample at a time, same number of new tokens.
 
     OMP_NUM_THREADS=2 python benchmarks/throughput/run.py --quick --data ../shared/data --json out.json
@@ -41,15 +42,16 @@ from lifelong.io import write_json
 from lifelong.methods.base import Method, StepInfo
 from lifelong.models.base import Row
 from lifelong.optim import build_optimizer, clip_gradients, groups_by_lr
+from lifelong.precision import native_bf16
 from lifelong.pretraining.mlm import PretrainConfig, pretrain
 from lifelong.session import open_session
 from lifelong.training.batches import row_length
 from lifelong.training.trainer import task_seed, train_task
 
 
-def matmul_peak(size: int = 2048, repeats: int = 20) -> float:
-    """bf16 GFLOP/s of one square matmul, the best of three timings."""
-    a, b = torch.randn(size, size, dtype=torch.bfloat16), torch.randn(size, size, dtype=torch.bfloat16)
+def matmul_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 20) -> float:
+    """GFLOP/s of one square matmul in ``dtype``, the best of three timings."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     for _ in range(3):
         a @ b
     best = 0.0
@@ -290,13 +292,19 @@ def main() -> None:
     args = ap.parse_args()
     args.repeats = args.repeats or (2 if args.quick else 3)
     cases = set(args.cases.split(","))
-    peak = matmul_peak()
+    # the peak of the precision the library computes in: bf16 where native, else float32 (lifelong.precision)
+    dtype = torch.bfloat16 if native_bf16("cpu") else torch.float32
+    peak = matmul_peak(dtype)
     result: dict[str, Any] = {
         "threads": torch.get_num_threads(),
-        "bf16_peak_gflops": round(peak),
+        "peak_dtype": str(dtype).removeprefix("torch."),
+        "peak_gflops": round(peak),
         "cases": [],
     }
-    print(f"bf16 matmul peak: {peak:.0f} GFLOP/s on {torch.get_num_threads()} threads", flush=True)
+    print(
+        f"{result['peak_dtype']} matmul peak: {peak:.0f} GFLOP/s on {torch.get_num_threads()} threads",
+        flush=True,
+    )
     n_mini, n_smol = (4, 3) if args.quick else (12, 8)
     todo = []
     if "minilm" in cases:
