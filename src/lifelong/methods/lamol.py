@@ -117,7 +117,7 @@ class Lamol(Method):
     def undecayed(self) -> frozenset[int]:
         if self.learner.lora is None:
             return frozenset()
-        return frozenset(id(t) for t in self.lm.special_token_tables())
+        return frozenset(id(t) for t in self.lm.embedding_tables())
 
     def gen_id(self, task_name: str | None) -> int:
         token = task_gen_token(task_name) if self.config.task_tokens and task_name else GEN

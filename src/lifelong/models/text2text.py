@@ -96,12 +96,8 @@ class CausalTextToText(Learner):
             if len(self.tokenizer) > old_n:
                 self.lm.resize_token_embeddings(len(self.tokenizer), mean_resizing=False)
                 source = self.tokenizer.convert_tokens_to_ids(init_from) if init_from else None
-                tables = [self.lm.get_input_embeddings().weight]
-                out = self.lm.get_output_embeddings()
-                if out is not None and out.weight is not tables[0]:
-                    tables.append(out.weight)
                 with torch.no_grad():
-                    for table in tables:
+                    for table in self.embedding_tables():
                         base = table[source] if source is not None else table[:old_n].mean(0)
                         spread = table[:old_n].float().std(0)
                         for row, token in enumerate(new, start=old_n):
@@ -112,15 +108,20 @@ class CausalTextToText(Learner):
         self.special_ids.update(ids)
         return ids
 
+    def embedding_tables(self) -> list[nn.Parameter]:
+        """The token tables: the input embeddings, and the output head's weight when it is not tied."""
+        tables = [self.lm.get_input_embeddings().weight]
+        out = self.lm.get_output_embeddings()
+        if out is not None and out.weight is not tables[0]:
+            tables.append(out.weight)
+        return tables
+
     def special_token_tables(self) -> list[nn.Parameter]:
         """The embedding tables (input, and output when untied), made trainable in the rows of the added
         special tokens only: a gradient hook zeroes every other row. For a frozen body (LoRA), where
         a method must still learn to read and write its own tokens. The rows outside keep their values
         only if the optimizer does not decay these tables (weight decay acts without a gradient)."""
-        tables = [self.lm.get_input_embeddings().weight]
-        out = self.lm.get_output_embeddings()
-        if out is not None and out.weight is not tables[0]:
-            tables.append(out.weight)
+        tables = self.embedding_tables()
         for table in tables:
             table.requires_grad_(True)
             if not getattr(table, "keeps_special_rows", False):  # once per table (a resize makes a new one)
