@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ import torch
 from lifelong.config import load_config
 from lifelong.data.stream import load_stream
 from lifelong.data.task import Task
-from lifelong.models.end_task import EndTaskConfig, few_shot_sample
+from lifelong.models.end_task import EndTaskConfig, end_task_scores, few_shot_sample
 from lifelong.models.masked_lm import mask_tokens
 from lifelong.models.plugins import plugins
 from lifelong.runs import open_learner, run
@@ -236,3 +237,24 @@ def test_baselines_none_ncl_demix(data_dir: Path) -> None:
         _post_train(sess, task)
     assert sess.method.parents == {tasks[1].name: tasks[0].name}
     assert sess.method.state_dict() == {"parents": {tasks[1].name: tasks[0].name}}
+
+
+def test_end_task_repeats_average_fine_tunings_with_consecutive_seeds(data_dir: Path) -> None:
+    sess, tasks = _session(data_dir, "none")
+    learner = sess.method.learner
+    end = tasks[0].end_task
+    assert end is not None
+    base = EndTaskConfig(shots=8, epochs=2, max_eval=12, seed=3)
+    single = {
+        seed: end_task_scores(
+            learner.encoder, learner.tokenizer, learner.max_length, end, replace(base, seed=seed)
+        )
+        for seed in (3, 4)
+    }
+    both = end_task_scores(
+        learner.encoder, learner.tokenizer, learner.max_length, end, replace(base, repeats=2)
+    )
+    for name in ("accuracy", "macro_f1"):
+        assert both[f"{name}_seed3"] == single[3][name] and both[f"{name}_seed4"] == single[4][name]
+        assert both[name] == pytest.approx((single[3][name] + single[4][name]) / 2)
+    assert not any("_seed" in name for name in single[3])  # one fine-tuning: no per-seed copies

@@ -79,6 +79,11 @@ def test_resume_reaches_the_same_metrics(
         np.array(resumed["matrix"], float), np.array(straight["matrix"], float), atol=1e-9
     )
     assert resumed["acc"] == pytest.approx(straight["acc"])
+    # the training cost of every stage survives the resume: one record per task, in order
+    cost = resumed["training"]
+    assert [r["task"] for r in cost] == [r["task"] for r in straight["training"]] == resumed["tasks"]
+    assert all(r["updates"] > 0 and r["tokens"] > 0 and r["tokens_per_s"] > 0 for r in cost)
+    assert "## Training cost" in (tmp_path / "killed" / "report.md").read_text()
 
 
 def test_saved_learner_learns_evaluates_and_predicts(

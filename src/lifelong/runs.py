@@ -95,6 +95,7 @@ def run(
         load_weights(run_dir, session.method)
         session.scores = ScoreMatrices.from_json(progress["scores"])
         session.probe_scores = progress.get("probes", {})
+        session.training = progress.get("training", [])
         done = len(saved)
         log.info("resuming %s after %d of %d tasks", run_dir, done, len(trained))
     if run_dir and session.ctx.is_main:

@@ -50,6 +50,8 @@ class Session:
     # eval_only tasks, scored at every stage and never trained; their scores: name -> one entry per stage
     probes: list[Task] = field(default_factory=list)
     probe_scores: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    # one entry per trained stage: updates, tokens, seconds and tokens/s of the training alone (no scoring)
+    training: list[dict[str, Any]] = field(default_factory=list)
 
     def add_probes(self, probes: list[Task]) -> None:
         """Give the learner the probes' structure (they are answered, never trained)."""
@@ -86,6 +88,8 @@ class Session:
         rows = self.method.learner.encode(task, task.split("train"))
         rows = self.method.before_task(task, rows)
         stats = train_task(self.method, task, t, rows, self.ctx)
+        del self.training[t:]  # a resumed stage is recorded again, not appended twice
+        self.training.append(training_record(task.name, stats))
         self.method.after_task(task, rows)
         for seen in self.method.tasks:
             self.scores.set(t + 1, seen.name, evaluate_task(self.method, seen, self.ctx))
@@ -114,6 +118,7 @@ class Session:
             "scenario": self.scenario,
             "probes": self.probe_scores,
             "probe_tasks": [p.spec() for p in self.probes],
+            "training": self.training,
             **(extra or {}),
         }
 
@@ -149,12 +154,25 @@ class Session:
                 "scenario": self.scenario,
                 "status": status,
                 "wall_time_s": round(wall_time, 1),
+                "training": self.training,
                 **({"probes": self._probe_table()} if self.probes else {}),
                 **({"method_tables": tables} if (tables := self.method.report_tables()) else {}),
             },
         )
         write_status(run_dir, status)
         return metrics
+
+
+def training_record(task: str, stats: dict[str, Any]) -> dict[str, Any]:
+    """What one stage's training cost: the tokens/s of the training loop alone (scoring excluded)."""
+    seconds = float(stats["seconds"])
+    return {
+        "task": task,
+        "updates": stats["updates"],
+        "tokens": stats["tokens"],
+        "seconds": round(seconds, 2),
+        "tokens_per_s": round(stats["tokens"] / seconds, 1) if seconds > 0 and stats["updates"] else None,
+    }
 
 
 def environment() -> dict[str, Any]:

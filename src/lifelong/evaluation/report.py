@@ -122,6 +122,21 @@ def _report_md(metrics: dict[str, Any], matrices: dict[str, np.ndarray]) -> str:
             [stage, *(_pct(_at(probes[n]["scores"], i)) for n in names)] for i, stage in enumerate(stages)
         ]
         lines += _table(header, rows)
+    if training := metrics.get("training"):
+        lines += ["", "## Training cost", "", "The training loop alone, per stage (scoring excluded).", ""]
+        lines += _table(
+            ["stage", "updates", "tokens", "seconds", "tokens/s"],
+            [
+                [
+                    r["task"],
+                    r["updates"],
+                    r["tokens"],
+                    f"{r['seconds']:.1f}",
+                    f"{r['tokens_per_s']:,.0f}" if r["tokens_per_s"] else "-",
+                ]
+                for r in training
+            ],
+        )
     for i, table in enumerate(metrics.get("method_tables") or []):
         lines += ["", f"## {table['title']}", ""]
         if table.get("note"):

@@ -1,6 +1,6 @@
 """End-task fine-tuning (CPT's evaluation protocol): a copy of the post-trained encoder gets a fresh
 classification head and is fine-tuned on the end task's (few-shot) training split, then scored on its test
-split. The caller passes a copy, so the post-trained model itself never changes.
+split. :func:`end_task_scores` fine-tunes copies, so the post-trained model itself never changes.
 
 Few-shot by default, as in CPT: 32 training examples when the task has at most 4 classes, otherwise 8 per
 class, sampled with a seed that depends only on (seed, task), so every stage and every method fine-tunes on
@@ -9,10 +9,12 @@ the same examples from the same head initialisation.
 
 from __future__ import annotations
 
+import copy
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
+import numpy as np
 import torch
 
 from lifelong.data.stream import subsample
@@ -47,6 +49,9 @@ class EndTaskConfig(OptimConfig):
         None  # cap the end task's test split (stratified, seeded); None: all of it
     )
     seed: int = 0
+    repeats: Annotated[int, AT_LEAST_1] = (
+        1  # fine-tune this many times with seeds seed, seed+1, ...: the scores are their mean
+    )
 
 
 def few_shot_sample(task: Task, examples: list[Example], cfg: EndTaskConfig) -> list[Example]:
@@ -62,6 +67,32 @@ def few_shot_sample(task: Task, examples: list[Example], cfg: EndTaskConfig) -> 
         idx = [i for i, ex in enumerate(examples) if ex.label == label]
         chosen += rng.sample(idx, min(cfg.shots_per_class, len(idx)))
     return [examples[i] for i in sorted(chosen)]
+
+
+def end_task_scores(
+    encoder: Any,
+    tokenizer: Any,
+    max_length: int,
+    task: Task,
+    cfg: EndTaskConfig,
+    warn_once: WarnOnce | None = None,
+) -> dict[str, float]:
+    """The end task's scores, averaged over ``cfg.repeats`` fine-tunings of fresh copies of ``encoder``
+    (which is never modified). Few-shot scores vary by several points with the sampled examples and the
+    head's initialisation; repeating the cheap fine-tuning on one post-trained model separates that noise
+    from the post-training's effect. With repeats, each one's scores are kept too, as ``<name>_seed<s>``."""
+    runs = []
+    for r in range(cfg.repeats):
+        one = replace(cfg, seed=cfg.seed + r)
+        runs.append(
+            (one.seed, finetune_end_task(copy.deepcopy(encoder), tokenizer, max_length, task, one, warn_once))
+        )
+    if cfg.repeats == 1:
+        return runs[0][1]
+    scores = {name: float(np.mean([s[name] for _, s in runs])) for name in runs[0][1]}
+    for seed, s in runs:
+        scores.update({f"{name}_seed{seed}": value for name, value in s.items()})
+    return scores
 
 
 def finetune_end_task(

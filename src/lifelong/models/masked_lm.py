@@ -8,7 +8,6 @@ inside the method's ``eval_context``, so a CL-plugin model answers with that dom
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
@@ -19,7 +18,7 @@ from torch import nn
 from lifelong.data.task import Example, Task
 from lifelong.errors import ConfigError
 from lifelong.models.base import Learner, LearnerOutput, Row, pad_right
-from lifelong.models.end_task import EndTaskConfig, finetune_end_task
+from lifelong.models.end_task import EndTaskConfig, end_task_scores
 
 EVAL_MASK_SEED = 1234  # held-out masks are the same at every stage and for every method
 
@@ -208,10 +207,9 @@ class MaskedLMLearner(Learner):
         loss = self.mlm_loss(task, examples)
         scores = {"mlm_loss": loss, "perplexity": math.exp(min(loss, 50.0))}
         if task.end_task is not None and self.end_task_config.enabled:
-            encoder = copy.deepcopy(self.encoder)  # the post-trained model itself is never touched
             scores.update(
-                finetune_end_task(
-                    encoder,
+                end_task_scores(
+                    self.encoder,
                     self.tokenizer,
                     self.max_length,
                     task.end_task,

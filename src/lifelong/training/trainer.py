@@ -116,4 +116,9 @@ def train_task(
     bar.close()
     acc.wait_for_everyone()
     acc.free_memory()  # the next task re-prepares a grown model with a fresh optimizer
-    return {"loss": float(loss_sum) / max(seen, 1), "updates": step, "tokens": int(tokens)}
+    return {
+        "loss": float(loss_sum) / max(seen, 1),
+        "updates": step,
+        "tokens": int(tokens),
+        "seconds": time.perf_counter() - started,
+    }
