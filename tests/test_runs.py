@@ -183,3 +183,15 @@ def test_model_dropout_sets_every_dropout_module_and_rejects_bad_rates() -> None
     assert rates and all(p == 0.0 for p in rates)
     with pytest.raises(ConfigError, match="model.dropout"):
         build_learner(ModelConfig(name="tiny-bert", dropout=1.5), "task", tasks)
+
+
+def test_score_before_false_skips_row_zero_and_the_new_tasks_first_score(
+    tmp_path: Path, fast_overrides: list[str]
+) -> None:
+    metrics = _run("finetune", tmp_path / "r", [*fast_overrides, THREE], "training.score_before=false")
+    R = np.array(metrics["matrix"], float)
+    assert np.isnan(R[0]).all()  # row 0 was not scored
+    assert all(np.isnan(R[i, i]) for i in range(1, R.shape[1]))  # nor each task before its training
+    assert not np.isnan(R[1:][np.tril_indices(R.shape[1])]).any()  # every trained stage was
+    assert metrics["fwt"] is None or np.isnan(metrics["fwt"])
+    assert 0.0 <= metrics["acc"] <= 1.0 and (tmp_path / "r" / "report.md").is_file()

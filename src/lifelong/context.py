@@ -29,6 +29,9 @@ class TrainingConfig(OptimConfig):
     # length does (on the built-in stream it slows learning), so it is off unless asked for
     group_by_length: bool = False
     log_every: Annotated[int, AT_LEAST_1] = 50
+    # score every task before any training (row 0) and each new task before its own training (forward
+    # transfer); false skips both where scoring is costly (CPT's end tasks fine-tune a model per score)
+    score_before: bool = True
     trackers: list[str] = field(default_factory=list)  # tensorboard | wandb (through Accelerate)
 
 

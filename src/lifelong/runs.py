@@ -44,9 +44,12 @@ log = logging.getLogger("lifelong")
 
 def _before_any_training(session: Session, tasks: list[Task]) -> None:
     """Row 0: each task on the untrained model (a throw-away copy grown for that task)."""
-    probe = copy.deepcopy(session.method)
     for task in tasks:
         session.scores.add_task(task.name)
+    if not session.config.training.score_before:
+        return  # row 0 stays NaN: not evaluated
+    probe = copy.deepcopy(session.method)
+    for task in tasks:
         probe.grow(task)
         session.scores.set(0, task.name, evaluate_task(probe, task, session.ctx))
 

@@ -82,7 +82,7 @@ class Session:
         set_seed(task_seed(self.config.seed, t) + 1)  # new heads/tokens start the same after a resume
         self.method.grow(task)
         self.scores.add_task(task.name)
-        if t > 0:  # the current model on the new task before training on it (for forward transfer)
+        if t > 0 and self.config.training.score_before:  # the new task before its training (forward transfer)
             self.scores.set(t, task.name, evaluate_task(self.method, task, self.ctx))
         start = time.time()
         rows = self.method.learner.encode(task, task.split("train"))
