@@ -246,3 +246,14 @@ def test_plots_single_task_with_nan(tmp_path, plot):
 def test_plot_rejects_mismatched_names(tmp_path):
     with pytest.raises(ValueError, match="2 task names"):
         plots.plot_heatmap(R3, ["a", "b"], tmp_path / "x.png")
+
+
+def test_plots_of_one_task_with_a_long_name_keep_their_layout(tmp_path):
+    import warnings
+
+    R = np.array([[np.nan], [0.68]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns when the labels leave the axes no room
+        plots.plot_heatmap(R, ["tools_and_home_improvement"], tmp_path / "h.png")
+        plots.plot_task_curves(R, ["tools_and_home_improvement"], tmp_path / "c.png")
+    assert (tmp_path / "h.png").stat().st_size > 0

@@ -54,6 +54,7 @@ def run_config(method: str, seed: int, args: argparse.Namespace) -> dict[str, An
     if args.shots:
         config["end_task"]["shots"] = args.shots
     config["end_task"]["repeats"] = args.repeats
+    config["training"]["score_before"] = args.score_before
     n_tasks = args.tasks or sizes.get("tasks")
     if n_tasks:
         from lifelong.data.benchmarks import load_benchmark_def
@@ -221,6 +222,11 @@ def main() -> None:
     p.add_argument("--max-train", type=int, default=None, help="corpus lines per domain")
     p.add_argument("--epochs", type=int, default=None, help="post-training epochs per domain")
     p.add_argument("--full-data", action="store_true", help="end tasks on the full training split")
+    p.add_argument(
+        "--score-before",
+        action="store_true",
+        help="also score every domain before any post-training and before its own (row 0, FWT): more end tasks",
+    )
     p.add_argument("--shots", type=int, default=None, help="end-task training examples (default: 32)")
     p.add_argument(
         "--repeats",

@@ -48,7 +48,8 @@ def plot_heatmap(R: Any, tasks: Sequence[str], path: str | os.PathLike[str], tit
     M = _checked(R, tasks)
     T = M.shape[1]
     pct = np.ma.masked_invalid(M * 100)
-    fig = _new_figure(2.5 + 1.0 * T, 1.5 + 0.5 * (T + 1))
+    longest = max(len(t) for t in tasks)  # the row labels are task names: leave them room
+    fig = _new_figure(2.5 + 1.0 * T + 0.08 * longest, 1.5 + 0.5 * (T + 1))
     ax = fig.add_subplot()
     image = ax.imshow(pct, vmin=0, vmax=100, cmap="viridis", aspect="auto")
     for i in range(T + 1):
