@@ -10,7 +10,9 @@ Deviations from the paper: MiniLM-L6 (``minilm-l6-mlm``: its masked-LM head warm
 paper's parallel adapters are ``method_args: {layout: parallel, bottleneck_attention: 512,
 bottleneck_ffn: 768}``; HAT as in ``lifelong.methods.hat`` (binary masks once a domain is learned, the
 task embeddings' own AdamW learning rate ``mask_lr``, no gradient clipping on them) instead of the
-paper's SGD-era HAT; post-training budgets sized for a CPU."""
+paper's SGD-era HAT; post-training budgets sized for a CPU (one pass over each DSC domain's unlabeled
+text); end tasks fine-tuned for 10 epochs (the official scripts: 20), repeated with several seeds on one
+post-trained model (``end_task.repeats``) rather than post-training once per seed."""
 
 from __future__ import annotations
 
