@@ -258,3 +258,44 @@ def test_end_task_repeats_average_fine_tunings_with_consecutive_seeds(data_dir: 
         assert both[f"{name}_seed3"] == single[3][name] and both[f"{name}_seed4"] == single[4][name]
         assert both[name] == pytest.approx((single[3][name] + single[4][name]) / 2)
     assert not any("_seed" in name for name in single[3])  # one fine-tuning: no per-seed copies
+
+
+def test_a_saved_learner_is_rescored_under_another_end_task_protocol(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lifelong.cli import main
+
+    cfg = load_config(None, [*_overrides(data_dir, "ncl"), "training.score_before=false"])
+    out = tmp_path / "run"
+    metrics = run(cfg, out=out)
+    saved = (out / "checkpoint" / "learner.safetensors").read_bytes()
+    last = {t: metrics["matrices"]["accuracy"][-1][j] for j, t in enumerate(metrics["tasks"])}
+
+    assert main(["evaluate", str(out), "--output", str(tmp_path / "same.json")]) == 0
+    same = json.loads((tmp_path / "same.json").read_text())["scores"]
+    assert {t: s["accuracy"] for t, s in same.items()} == pytest.approx(last)  # the run's own last row
+
+    more = tmp_path / "more.json"
+    assert (
+        main(
+            [
+                "evaluate",
+                str(out),
+                "--set",
+                "end_task.shots=24",
+                "--set",
+                "end_task.repeats=2",
+                "--output",
+                str(more),
+            ]
+        )
+        == 0
+    )
+    rescored = json.loads(more.read_text())
+    assert rescored["scoring"] == ["end_task.shots=24", "end_task.repeats=2"]
+    assert all({"accuracy_seed0", "accuracy_seed1"} <= set(s) for s in rescored["scores"].values())
+    assert (out / "checkpoint" / "learner.safetensors").read_bytes() == saved  # the learner is untouched
+
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--set", "training.lr=1.0"]) == 2  # not a scoring key
+    assert "end_task" in capsys.readouterr().err

@@ -130,11 +130,16 @@ def _cmd_learn(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from lifelong.io import write_json
     from lifelong.runs import evaluate_learner
 
-    scores = evaluate_learner(args.learner_dir, args.data_dir)
+    scores = evaluate_learner(args.learner_dir, args.data_dir, args.set)
     for task, metrics in scores.items():
         print(f"{task:30s} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    if args.output:
+        write_json(
+            Path(args.output), {"learner": str(args.learner_dir), "scoring": args.set, "scores": scores}
+        )
     return 0
 
 
@@ -217,6 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score every task a saved learner has learned")
     p.add_argument("learner_dir")
     p.add_argument("--data-dir", help="benchmark data root (or env LIFELONG_DATA)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="end_task.KEY=VALUE",
+        help="score end tasks another way (e.g. end_task.shots=256); nothing else can change",
+    )
+    p.add_argument("--output", help="also write the scores to this JSON file")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("predict", help="answer JSONL inputs with a saved learner")

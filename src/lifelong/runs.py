@@ -20,7 +20,7 @@ from lifelong.data.files import resolve_data_dir
 from lifelong.data.loaders import load_inputs
 from lifelong.data.stream import Stream, StreamConfig, load_stream, load_task_from_source
 from lifelong.data.task import Example, Task
-from lifelong.errors import LifelongError
+from lifelong.errors import ConfigError, LifelongError
 from lifelong.evaluation.matrices import ScoreMatrices
 from lifelong.evaluation.metrics import summarize
 from lifelong.io import write_json, write_yaml
@@ -138,24 +138,37 @@ def run(
 # ---------------------------------------------------------------------------------------------
 # saved learners
 # ---------------------------------------------------------------------------------------------
-def _saved(learner_dir: Path) -> tuple[RunConfig, dict[str, Any]]:
+SCORING_KEYS = ("end_task.",)  # what may change when a saved learner is scored: how, never what was learned
+
+
+def _saved(learner_dir: Path, scoring: list[str] | None = None) -> tuple[RunConfig, dict[str, Any]]:
     if not (learner_dir / CONFIG).exists():
         raise LifelongError(
             f"{learner_dir} is not a saved learner (no {CONFIG}); create one with `lifelong run`"
         )
+    for assignment in scoring or []:
+        if not assignment.startswith(SCORING_KEYS):
+            raise ConfigError(
+                f"--set {assignment}: only how end tasks are scored ({', '.join(k + '*' for k in SCORING_KEYS)}) "
+                "can change when a saved learner is evaluated"
+            )
     progress = read_progress(learner_dir)
     if progress is None:
         raise LifelongError(f"{learner_dir} has no checkpoint yet (no task finished)")
-    return load_config(learner_dir / CONFIG), progress
+    return load_config(learner_dir / CONFIG, scoring), progress
 
 
 def open_learner(
-    learner_dir: str | Path, data_dir: str | Path | None = None, with_data: bool = True
+    learner_dir: str | Path,
+    data_dir: str | Path | None = None,
+    with_data: bool = True,
+    scoring: list[str] | None = None,
 ) -> tuple[Session, list[Task]]:
     """Rebuild a saved learner: config -> model, task specs -> grow, then weights and method state.
-    Without data the tasks are rebuilt from their saved specs (labels, question): enough to predict."""
+    Without data the tasks are rebuilt from their saved specs (labels, question): enough to predict.
+    ``scoring``: ``end_task.KEY=VALUE`` overrides (how end tasks are scored; nothing else may change)."""
     learner_dir = Path(learner_dir)
-    config, progress = _saved(learner_dir)
+    config, progress = _saved(learner_dir, scoring)
     if data_dir is not None:
         config.data_dir = str(data_dir)
     if with_data:
@@ -204,9 +217,11 @@ def learn(learner_dir: str | Path, task: Task, data_dir: str | Path | None = Non
 
 
 def evaluate_learner(
-    learner_dir: str | Path, data_dir: str | Path | None = None
+    learner_dir: str | Path, data_dir: str | Path | None = None, scoring: list[str] | None = None
 ) -> dict[str, dict[str, float]]:
-    session, tasks = open_learner(learner_dir, data_dir)
+    """Every learned task's scores now; ``scoring`` re-scores end tasks under another protocol (for
+    example ``end_task.shots=256``) without post-training again."""
+    session, tasks = open_learner(learner_dir, data_dir, scoring=scoring)
     return {task.name: evaluate_task(session.method, task, session.ctx) for task in tasks}
 
 
