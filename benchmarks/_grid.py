@@ -121,6 +121,39 @@ class RunGrid:
         cmd = [sys.executable, "-m", "lifelong", "run", str(config_path), "--out", str(run_dir)]
         if (run_dir / "config.yaml").is_file():
             cmd.append("--resume")
+        ok = self._execute(key, cmd, config_path.with_suffix(".log"))
+        if ok and not self.dry_run:
+            self._keep(run_dir, record, config)
+        return ok
+
+    def rescore(self, key: str, settings: list[str], tag: str, run: bool = True) -> dict[str, Any] | None:
+        """The finished run ``key`` re-scored with ``lifelong evaluate --set`` (end-task settings, no
+        post-training), kept as ``rescore-<tag>.json`` beside its metrics and in its record; None when the
+        run has not finished here (its checkpoint is needed) and no record holds the scores, or when
+        ``run`` is False (tables only) and nothing holds them yet."""
+        run_dir, name = self.out / key, f"rescore-{tag}.json"
+        record = self.records / key if self.records else None
+        for source in (run_dir / name, *([record / name] if record else [])):
+            if source.is_file():
+                print(f"[skip] {key} {tag}: {source}", flush=True)
+                return json.loads(source.read_text())
+        if not run:
+            return None
+        if not is_complete(run_dir) or not (run_dir / "checkpoint").is_dir():
+            print(f"[wait] {key} {tag}: needs the finished run's checkpoint in {run_dir}", flush=True)
+            return None
+        cmd = [sys.executable, "-m", "lifelong", "evaluate", str(run_dir), "--output", str(run_dir / name)]
+        cmd += [arg for setting in settings for arg in ("--set", setting)]
+        if not self._execute(f"{key}/{tag}", cmd, self.out / f"{key}.{tag}.log") or self.dry_run:
+            return None
+        if record is not None:
+            record.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(run_dir / name, record / name)
+        return json.loads((run_dir / name).read_text())
+
+    def _execute(self, key: str, cmd: list[str], log_path: Path) -> bool:
+        """Run ``cmd`` with this grid's threads, appending to ``log_path``; its wall time goes to
+        ``timings.json``. True when it ended well (or on a dry run)."""
         env = {
             **os.environ,
             "OMP_NUM_THREADS": str(self.threads),
@@ -131,7 +164,7 @@ class RunGrid:
         if self.dry_run:
             return True
         start = time.time()
-        with open(config_path.with_suffix(".log"), "a") as log:
+        with open(log_path, "a") as log:
             done = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         seconds = time.time() - start
         self.timings = self._read_timings()  # another invocation may share --out: merge, never drop
@@ -140,8 +173,6 @@ class RunGrid:
         print(f"[{'ok' if done.returncode == 0 else 'FAILED'}] {key} in {seconds:.0f}s", flush=True)
         if done.returncode != 0:
             self.failed.append(key)
-        else:
-            self._keep(run_dir, record, config)
         return done.returncode == 0
 
     def _keep(self, run_dir: Path, record: Path | None, config: dict[str, Any]) -> None:

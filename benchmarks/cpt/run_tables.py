@@ -190,6 +190,31 @@ def seed_table(summaries: dict[int, dict[str, dict[str, float]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rescore_table(rescored: dict[str, dict[str, Any]]) -> str:
+    """Each method's final model on every end task under the re-scoring protocol: mean accuracy and
+    macro-F1 over the domains (± std over the end-task seeds when repeated), the gain over ``none``."""
+    tasks = list(next(iter(rescored.values()))["scores"])
+    head = ["Method", "ACC", "MF1", "ACC - none", *tasks]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def over_seeds(scores: dict[str, dict[str, float]], name: str) -> list[float]:
+        seeds = sorted({k for s in scores.values() for k in s if k.startswith(f"{name}_seed")})
+        return [float(np.mean([scores[t][k] for t in tasks])) for k in seeds] or [
+            float(np.mean([scores[t][name] for t in tasks]))
+        ]
+
+    base = np.mean(over_seeds(rescored["none"]["scores"], "accuracy")) if "none" in rescored else None
+    for m, r in rescored.items():
+        acc, f1 = over_seeds(r["scores"], "accuracy"), over_seeds(r["scores"], "macro_f1")
+        gain = pct(float(np.mean(acc) - base)) if base is not None else "n/a"
+        cells = [pct(r["scores"][t]["accuracy"]) for t in tasks]
+        lines.append(
+            f"| {m} | {pct(float(np.mean(acc)))} ± {pct(float(np.std(acc)))} | "
+            f"{pct(float(np.mean(f1)))} ± {pct(float(np.std(f1)))} | {gain} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def verdicts(summary: dict[str, dict[str, float]]) -> str:
     out = []
     if "none" in summary:
@@ -204,7 +229,13 @@ def verdicts(summary: dict[str, dict[str, float]]) -> str:
         if m in summary:
             f, lf = summary[m]["forgetting"], summary[m]["loss_forgetting"]
             rise = summary[m]["loss_rise_max"]
-            said = "nothing forgotten" if rise <= 1e-6 else "an earlier domain's loss rises: FORGETS"
+            said = (
+                "one domain: nothing to forget"
+                if math.isnan(rise)
+                else "nothing forgotten"
+                if rise <= 1e-6
+                else "an earlier domain's loss rises: FORGETS"
+            )
             out.append(
                 f"- {m}: end-task forgetting {pct(f)}, MLM-loss forgetting {lf:+.4f} on average, "
                 f"largest rise {rise:+.4f} ({said} in the masked-LM loss)"
@@ -242,6 +273,14 @@ def main() -> None:
     p.add_argument(
         "--parallel", action="store_true", help=f"CPT with the paper's parallel adapters: {PARALLEL}"
     )
+    p.add_argument(
+        "--rescore-shots",
+        type=int,
+        default=None,
+        help="also score each finished run's final model with this many end-task training examples "
+        "(`lifelong evaluate --set`, no post-training again; after the runs)",
+    )
+    p.add_argument("--rescore-epochs", type=int, default=3, help="end-task epochs of the re-scoring")
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args()
     grid = RunGrid(args.out, args.threads, args.dry_run, args.records, not (args.no_records or args.smoke))
@@ -249,6 +288,15 @@ def main() -> None:
         for seed in args.seeds:
             for method in args.methods:
                 grid.run(f"seed{seed}/{method}", run_config(method, seed, args))
+    rescored: dict[int, dict[str, dict[str, Any]]] = {}
+    if args.rescore_shots:
+        settings = [f"end_task.shots={args.rescore_shots}", f"end_task.epochs={args.rescore_epochs}"]
+        tag = f"shots{args.rescore_shots}-epochs{args.rescore_epochs}"
+        for seed in args.seeds:
+            for method in args.methods:
+                scores = grid.rescore(f"seed{seed}/{method}", settings, tag, run=not args.tables_only)
+                if scores is not None:
+                    rescored.setdefault(seed, {})[method] = scores
     text = f"# CPT on DSC domains ({args.model})\n"
     summaries = {}
     for seed in args.seeds:
@@ -258,6 +306,8 @@ def main() -> None:
         text = text.replace(
             "\n", f"\n\n## mean ± std over seeds {args.seeds}\n\n{seed_table(summaries)}\n", 1
         )
+    for seed, scores in rescored.items():
+        text += f"\n## seed {seed}: final models re-scored, {' '.join(settings)}\n\n{rescore_table(scores)}"
     write_tables_file(args.out, text, grid)
     print(text)
     grid.exit_if_failed()
