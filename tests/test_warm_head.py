@@ -12,7 +12,7 @@ from transformers import AutoModelForMaskedLM
 
 from lifelong.cli import main
 from lifelong.errors import LifelongError
-from lifelong.models.presets import instantiate, load_model_spec
+from lifelong.models.presets import instantiate, load_model_spec, weights_digest
 
 
 def test_warm_head_trains_the_head_only_and_saves_a_loadable_model(tmp_path: Path, capsys) -> None:
@@ -35,6 +35,13 @@ def test_warm_head_trains_the_head_only_and_saves_a_loadable_model(tmp_path: Pat
     head1 = warmed.state_dict()
     assert any(not torch.equal(v, head1[k]) for k, v in head0.items())  # the head did
     assert sorted(p.name for p in tmp_path.iterdir()) == ["english.txt", "warm"]  # no temporary left
+    # a model folder's weights have a digest that names them: another warm-up gives another digest
+    digest = weights_digest(load_model_spec(str(out)))
+    assert digest is not None and len(digest) == 16 and weights_digest(load_model_spec("tiny-bert")) is None
+    assert (
+        main([*args[:-1], "31", "--set", "batch_size=8", "--set", "seq_len=32", "--set", "bf16=false"]) == 0
+    )
+    assert weights_digest(load_model_spec(str(out))) != digest
 
 
 def test_the_mlm_preset_says_how_to_build_it(monkeypatch, tmp_path: Path) -> None:

@@ -106,7 +106,12 @@ def run(
             write_yaml(run_dir / CONFIG, config.to_dict())
             write_json(
                 run_dir / "environment.json",
-                {**environment(), "seed": config.seed, "processes": session.ctx.accelerator.num_processes},
+                {
+                    **environment(),
+                    "seed": config.seed,
+                    "processes": session.ctx.accelerator.num_processes,
+                    "weights_digest": session.method.learner.weights_digest,
+                },
             )
         write_status(run_dir, "running", completed_tasks=done, total_tasks=len(trained))
     if done == 0:

@@ -96,6 +96,7 @@ class Learner(nn.Module, ABC):
         self.task_specs: list[Task] = []
         self.warn_once = warn_once or WarnOnce()  # shared with the learners built from this one
         self.lora: LoraSettings | None = None  # set when the body trains through LoRA adapters (model.lora)
+        self.weights_digest: str | None = None  # of the pretrained weight files it started from (build)
 
     @property
     @abstractmethod

@@ -16,7 +16,7 @@ from lifelong.models.end_task import EndTaskConfig
 from lifelong.models.fast import speed_up_on_cpu
 from lifelong.models.lora import SHARED, LoraSettings, activate, add_adapter
 from lifelong.models.masked_lm import MaskedLMLearner
-from lifelong.models.presets import instantiate, load_model_spec
+from lifelong.models.presets import LoadedModel, instantiate, load_model_spec, weights_digest
 from lifelong.models.text2text import CausalTextToText
 from lifelong.schema import AT_LEAST_1, Range
 
@@ -93,6 +93,19 @@ def _build_learner(
     cfg: ModelConfig, scenario: Scenario, tasks: list[Task], settings: dict[str, Any], end_task: EndTaskConfig
 ) -> Learner:
     spec = load_model_spec(cfg.name)
+    learner = _learner_for(spec, cfg, scenario, tasks, settings, end_task)
+    learner.weights_digest = weights_digest(spec)
+    return learner
+
+
+def _learner_for(
+    spec: LoadedModel,
+    cfg: ModelConfig,
+    scenario: Scenario,
+    tasks: list[Task],
+    settings: dict[str, Any],
+    end_task: EndTaskConfig,
+) -> Learner:
     kind = learner_kind(cfg, spec.family, tasks)
     if kind == "classifier":
         if spec.family != "encoder":

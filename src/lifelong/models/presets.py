@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import logging
 import os
 import shutil
@@ -318,6 +319,25 @@ def load_model_spec(name: str) -> LoadedModel:
                 "Face cache, and the hub is not reachable (offline)"
             ) from None
     return from_pretrained_path(name)
+
+
+def weights_digest(spec: LoadedModel) -> str | None:
+    """A short SHA-256 of the pretrained weight files a spec loads (None: random init or a hub name).
+    Two runs with the same preset name can start from different weights -- a head warmed on another
+    machine, a re-fetched checkpoint -- and their records should show it."""
+    if spec.model_path is None or not Path(spec.model_path).is_dir():
+        return None
+    files = sorted(
+        f for f in Path(spec.model_path).iterdir() if f.suffix in {".safetensors", ".bin", ".gguf", ".pt"}
+    )
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for f in files:
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def instantiate(spec: LoadedModel, auto_class: Any) -> Any:
