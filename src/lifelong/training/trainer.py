@@ -35,7 +35,7 @@ def train_task(
     cfg, acc = ctx.training, ctx.accelerator
     learner = method.learner
     if not method.trains:  # e.g. ``none``: the untouched pretrained model at every stage
-        return {"loss": float("nan"), "updates": 0, "tokens": 0}
+        return {"loss": float("nan"), "updates": 0, "tokens": 0, "seconds": 0.0}
     if not rows:
         raise DataError(f"task {task.name!r}: nothing to train on (empty train split)")
     if cfg.batch_size % acc.num_processes:
