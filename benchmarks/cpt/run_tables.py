@@ -132,7 +132,10 @@ def tables(
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m, s in summary.items():
         gain = pct(s["acc"] - base) if base is not None else "n/a"
-        reps = s["acc_repeats"]
+        reps, base_reps = s["acc_repeats"], summary.get("none", {}).get("acc_repeats", [])
+        if reps and len(reps) == len(base_reps):  # paired by end-task seed: the fine-tuning noise cancels
+            paired = np.subtract(reps, base_reps)
+            gain += f" (per end-task seed: {', '.join(pct(float(d)) for d in paired)})"
         spread = f"{len(reps)}: ACC std {pct(float(np.std(reps)))}" if reps else "1"
         lines.append(
             f"| {m} | {pct(s['acc'])} | {pct(s['mf1'])} | {pct(s['forgetting'])} | {gain} | {spread} | "
