@@ -206,10 +206,14 @@ def rescore_table(rescored: dict[str, dict[str, Any]]) -> str:
             float(np.mean([scores[t][name] for t in tasks]))
         ]
 
-    base = np.mean(over_seeds(rescored["none"]["scores"], "accuracy")) if "none" in rescored else None
+    base = over_seeds(rescored["none"]["scores"], "accuracy") if "none" in rescored else None
     for m, r in rescored.items():
         acc, f1 = over_seeds(r["scores"], "accuracy"), over_seeds(r["scores"], "macro_f1")
-        gain = pct(float(np.mean(acc) - base)) if base is not None else "n/a"
+        gain = "n/a"
+        if base is not None:
+            gain = pct(float(np.mean(acc) - np.mean(base)))
+            if len(acc) == len(base) > 1:  # paired by end-task seed
+                gain += f" ({', '.join(pct(float(d)) for d in np.subtract(acc, base))})"
         cells = [pct(r["scores"][t]["accuracy"]) for t in tasks]
         lines.append(
             f"| {m} | {pct(float(np.mean(acc)))} ± {pct(float(np.std(acc)))} | "
