@@ -299,3 +299,10 @@ def test_a_saved_learner_is_rescored_under_another_end_task_protocol(
     capsys.readouterr()
     assert main(["evaluate", str(out), "--set", "training.lr=1.0"]) == 2  # not a scoring key
     assert "end_task" in capsys.readouterr().err
+
+
+def test_a_run_without_end_tasks_is_reported_by_masked_lm_loss(data_dir: Path, tmp_path: Path) -> None:
+    cfg = load_config(None, [*_overrides(data_dir, "ncl"), "end_task.enabled=false"])
+    metrics = run(cfg, out=tmp_path / "run")  # the tasks' metric is accuracy, which is never scored
+    assert metrics["primary_metric"] == "mlm_loss" and "accuracy" not in metrics["matrices"]
+    assert all(math.isfinite(v) for v in metrics["matrices"]["mlm_loss"][-1])

@@ -55,6 +55,7 @@ def run_config(method: str, seed: int, args: argparse.Namespace) -> dict[str, An
         config["end_task"]["shots"] = args.shots
     config["end_task"]["repeats"] = args.repeats
     config["training"]["score_before"] = args.score_before
+    config["end_task"]["enabled"] = not args.no_end_tasks
     n_tasks = args.tasks or sizes.get("tasks")
     if n_tasks:
         from lifelong.data.benchmarks import load_benchmark_def
@@ -105,7 +106,9 @@ def tables(
         return "(no finished runs)\n", {}
     summary: dict[str, dict[str, float]] = {}
     for m, r in runs.items():
-        acc, f1, loss = matrix(r, "accuracy"), matrix(r, "macro_f1"), matrix(r, "mlm_loss")
+        loss = matrix(r, "mlm_loss")
+        unscored = np.full_like(loss, np.nan)  # --no-end-tasks: the masked-LM loss only
+        acc, f1 = (matrix(r, n) if n in r["matrices"] else unscored for n in ("accuracy", "macro_f1"))
         summary[m] = {
             "acc": final_average(acc),
             "mf1": final_average(f1),
@@ -145,7 +148,7 @@ def tables(
     text = "\n".join(lines) + "\n"
     for m, r in runs.items():
         tasks = r.get("tasks", [])
-        for name in ("accuracy", "macro_f1", "mlm_loss"):
+        for name in [n for n in ("accuracy", "macro_f1", "mlm_loss") if n in r["matrices"]]:
             M = matrix(r, name)
             if name == "accuracy" and repeat_keys(r, name):
                 name = f"accuracy (mean of end-task seeds {', '.join(repeat_keys(r, name))})"
@@ -264,6 +267,11 @@ def main() -> None:
         "--score-before",
         action="store_true",
         help="also score every domain before any post-training and before its own (row 0, FWT): more end tasks",
+    )
+    p.add_argument(
+        "--no-end-tasks",
+        action="store_true",
+        help="score the domains by masked-LM loss only (forgetting of the post-training itself; fast)",
     )
     p.add_argument("--shots", type=int, default=None, help="end-task training examples (default: 32)")
     p.add_argument(

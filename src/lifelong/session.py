@@ -97,8 +97,9 @@ class Session:
         if not self.ctx.is_main:
             return
         own = [  # each task by its own metric: a stream may mix accuracy, F1 and EM
-            f"{seen.name} {seen.metric} {self.scores.array(seen.metric)[t + 1, self.scores.tasks.index(seen.name)]:.3f}"
+            f"{seen.name} {metric} {self.scores.array(metric)[t + 1, self.scores.tasks.index(seen.name)]:.3f}"
             for seen in self.method.tasks
+            if (metric := scored_metric(seen, self.scores))
         ]
         trained = f"loss {stats['loss']:.4f}" if stats["updates"] else "no training"
         log.info(
@@ -243,11 +244,19 @@ def _start_trackers(accelerator, config: RunConfig) -> None:
 TASK_METRIC = "task_metric"  # the primary matrix of a stream whose tasks use different metrics
 
 
+def scored_metric(task: Task, scores: ScoreMatrices) -> str:
+    """The metric ``task`` is reported by: its own, except for a corpus task whose end task was not
+    scored (``end_task.enabled: false``), which has only its held-out masked-LM loss."""
+    if task.kind == "corpus" and task.metric not in scores.data and "mlm_loss" in scores.data:
+        return "mlm_loss"
+    return task.metric
+
+
 def primary_matrices(scores: ScoreMatrices, tasks: list[Task]) -> tuple[str, dict[str, np.ndarray]]:
     """The metric to summarise a run with, and every matrix. One metric when all tasks share it;
     otherwise an extra matrix holding each task's own metric (SST EM, SQuAD nF1, WOZ dsEM)."""
     matrices = scores.arrays()
-    metrics = {t.name: t.metric for t in tasks if t.name in scores.tasks}
+    metrics = {t.name: scored_metric(t, scores) for t in tasks if t.name in scores.tasks}
     kinds = set(metrics.values())
     if len(kinds) <= 1:
         return (kinds.pop() if kinds else "accuracy"), matrices
