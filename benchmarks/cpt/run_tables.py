@@ -6,6 +6,14 @@ replay on the masked-LM stream. One run at a time; a finished run is skipped, a 
     python benchmarks/cpt/run_tables.py --smoke --out /tmp/cpt-smoke --methods cpt none
     python benchmarks/cpt/run_tables.py --order dsc-6-asc-2 --seeds 0 1   # + SemEval-14 restaurant/laptop
 
+The issue-#16 protocol (docs/results.md §6b): all of each domain's unlabeled text, every end task fine-tuned
+with 3 seeds on one post-trained model, the final models re-scored with 256 end-task examples:
+
+    python benchmarks/cpt/run_tables.py --out benchmarks/out/cpt-full --data-dir ../shared/data \
+        --max-train 4000 --repeats 3 --methods ncl none cpt --rescore-shots 256 --rescore-epochs 3
+    python benchmarks/cpt/run_tables.py --out benchmarks/out/cpt-mlm-only --data-dir ../shared/data \
+        --max-train 4000 --no-end-tasks --methods ncl --seeds 1 2     # masked-LM forgetting only
+
 Writes ``tables.md`` in --out: end-task accuracy / macro-F1 final averages, forgetting and the gain over
 ``none`` (post-training helps?), the masked-LM loss matrices and their forgetting (loss increase on earlier
 domains), plain verdicts, and ``timings.json``.
