@@ -17,6 +17,7 @@ committing the records after each one.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import math
 import os
@@ -29,6 +30,8 @@ from typing import Any
 
 import numpy as np
 import yaml
+
+from lifelong.io import write_json
 
 
 def status(run_dir: Path) -> str | None:
@@ -167,13 +170,20 @@ class RunGrid:
         with open(log_path, "a") as log:
             done = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         seconds = time.time() - start
-        self.timings = self._read_timings()  # another invocation may share --out: merge, never drop
-        self.timings[key] = {"seconds": round(seconds, 1), "returncode": done.returncode}
-        (self.out / "timings.json").write_text(json.dumps(self.timings, indent=1))
+        self._record_timing(key, {"seconds": round(seconds, 1), "returncode": done.returncode})
         print(f"[{'ok' if done.returncode == 0 else 'FAILED'}] {key} in {seconds:.0f}s", flush=True)
         if done.returncode != 0:
             self.failed.append(key)
         return done.returncode == 0
+
+    def _record_timing(self, key: str, timing: dict[str, Any]) -> None:
+        """Merge one wall time into ``timings.json`` under a lock: two invocations may share --out (one
+        per core), and an unlocked read-modify-write could drop the other's entry."""
+        with open(self.out / "timings.json.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.timings = self._read_timings()
+            self.timings[key] = timing
+            write_json(self.out / "timings.json", self.timings)
 
     def _keep(self, run_dir: Path, record: Path | None, config: dict[str, Any]) -> None:
         """Copy a finished run to its record, with the config it was made from."""
@@ -222,10 +232,32 @@ def grid_arguments(ap: argparse.ArgumentParser, default_out: str) -> None:
     ap.add_argument("--no-records", action="store_true", help="keep no records")
 
 
+def starting_weights_lines(out: Path) -> list[str]:
+    """A Markdown section naming the pretrained weights every finished run under ``out`` started from
+    (``weights_digest`` in environment.json). Records are matched by config only, so a run restored from a
+    record made with other weights -- a head warmed elsewhere -- would otherwise sit unnoticed in a table
+    beside runs that started from different weights."""
+    runs: dict[str, list[str]] = {}
+    for env in sorted(out.rglob("environment.json")):
+        try:
+            digest = json.loads(env.read_text()).get("weights_digest")
+        except (OSError, json.JSONDecodeError):
+            continue
+        runs.setdefault(str(digest), []).append(str(env.parent.relative_to(out)))
+    if not runs:
+        return []
+    if len(runs) == 1:
+        ((digest, keys),) = runs.items()
+        return ["", f"Starting weights: `{digest}` (weights_digest) for all {len(keys)} runs."]
+    lines = ["", "## WARNING: runs started from different weights", ""]
+    return lines + [f"- `{digest}`: {', '.join(keys)}" for digest, keys in runs.items()]
+
+
 def write_tables_file(out: Path, text: str, grid: RunGrid) -> Path:
-    """``<out>/tables.md``: the script's tables followed by every run's wall time."""
+    """``<out>/tables.md``: the script's tables, the starting weights, then every run's wall time."""
     path = out / "tables.md"
-    path.write_text(text.rstrip("\n") + "\n" + "\n".join(grid.wall_time_lines()) + "\n")
+    lines = starting_weights_lines(out) + grid.wall_time_lines()
+    path.write_text(text.rstrip("\n") + "\n" + "\n".join(lines) + "\n")
     return path
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from _grid import RunGrid, is_complete, load_run  # noqa: E402
+from _grid import RunGrid, is_complete, load_run, write_tables_file  # noqa: E402
 
 CONFIG = {
     "model": {"name": "tiny-bert", "max_length": 32},
@@ -44,6 +44,34 @@ def test_a_finished_run_is_recorded_and_restored_only_for_the_same_config(
     RunGrid(out, threads=1, dry_run=True, records=records).run("s0/finetune", changed)
     assert "[run] s0/finetune" in capsys.readouterr().out  # another config is run, not restored
     assert json.loads((record / "metrics.json").read_text()) == metrics
+
+
+def test_tables_name_the_starting_weights_and_warn_when_runs_differ(tmp_path: Path) -> None:
+    grid = RunGrid(tmp_path, threads=1, keep=False)
+    for key, digest in (("s0/a", "aaaa"), ("s0/b", "aaaa")):
+        (tmp_path / key).mkdir(parents=True)
+        (tmp_path / key / "environment.json").write_text(json.dumps({"weights_digest": digest}))
+    text = write_tables_file(tmp_path, "| t |", grid).read_text()
+    assert "`aaaa` (weights_digest) for all 2 runs" in text and "WARNING" not in text
+
+    (tmp_path / "s0/b/environment.json").write_text(json.dumps({"weights_digest": "bbbb"}))
+    text = write_tables_file(tmp_path, "| t |", grid).read_text()
+    assert "WARNING: runs started from different weights" in text
+    assert "- `aaaa`: s0/a" in text and "- `bbbb`: s0/b" in text
+
+
+def test_grids_sharing_an_out_folder_keep_every_wall_time(tmp_path: Path) -> None:
+    """One invocation per core writes to one timings.json: no entry may be lost to the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    grids = [RunGrid(tmp_path, threads=1, keep=False) for _ in range(6)]
+    with ThreadPoolExecutor(len(grids)) as pool:
+        ok = list(pool.map(lambda g: g[1]._execute(f"k{g[0]}", [sys.executable, "-c", "pass"],
+                                                   tmp_path / f"k{g[0]}.log"), enumerate(grids)))  # fmt: skip
+    assert all(ok)
+    timings = json.loads((tmp_path / "timings.json").read_text())
+    assert sorted(timings) == [f"k{i}" for i in range(6)]
+    assert all(t["returncode"] == 0 for t in timings.values())
 
 
 TABLE_SCRIPTS = sorted(
