@@ -37,6 +37,21 @@ def test_gradient_hooks_run_once_per_update_under_accumulation() -> None:
         assert [(b, synced) for h, b, synced in calls if h == hook] == [(1, True), (3, True)], hook
 
 
+def test_a_task_shorter_than_log_every_still_logs_its_progress_off_a_terminal(caplog) -> None:
+    """A stage of fewer than log_every updates used to log nothing until it ended; a background run's log
+    then showed no sign of life or speed for it."""
+    config = load_config(None, ["model.name=tiny-bert", "training.batch_size=4", "training.epochs=1"])
+    stream = builtin_stream(seed=0, n_train=12, n_eval=4)
+    session = open_session(config, stream.tasks, stream.scenario)
+    method, task = session.method, stream.tasks[0]
+    method.grow(task)
+    with caplog.at_level("INFO", logger="lifelong"):
+        stats = train_task(method, task, 0, method.learner.encode(task, task.split("train")), session.ctx)
+    assert stats["updates"] == 3 < config.training.log_every
+    lines = [r.getMessage() for r in caplog.records if "tokens/s" in r.getMessage()]
+    assert len(lines) == 1 and f"train {task.name}: update 3/3" in lines[0]
+
+
 def test_eval_mode_restores_training_and_settings_come_from_the_config() -> None:
     config = load_config(None, ["model.name=tiny-bert", "training.bf16=false", "training.eval_batch_size=7"])
     stream = builtin_stream(seed=0, n_train=8, n_eval=4)

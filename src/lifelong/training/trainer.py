@@ -98,11 +98,11 @@ def train_task(
             if "attention_mask" in batch:
                 tokens = tokens + batch["attention_mask"].sum()
             bar.update(1)
-            if step and step % cfg.log_every == 0 and acc.sync_gradients:
+            if step and acc.sync_gradients and (step % cfg.log_every == 0 or step == updates):
                 mean = float(loss_sum) / seen
                 bar.set_postfix(loss=f"{mean:.4f}")
                 acc.log({f"train/{task.name}/loss": mean}, step=step)
-                if lines:  # no progress bar (not a terminal): one line every log_every updates
+                if lines:  # no progress bar (not a terminal): a line every log_every updates and at the end
                     elapsed = time.perf_counter() - started
                     log.info(
                         "train %s: update %d/%d, loss %.4f, %.0f tokens/s, %.0fs left",
