@@ -238,19 +238,30 @@ def starting_weights_lines(out: Path) -> list[str]:
     record made with other weights -- a head warmed elsewhere -- would otherwise sit unnoticed in a table
     beside runs that started from different weights."""
     runs: dict[str, list[str]] = {}
+    unrecorded: list[str] = []  # runs made before environment.json held the digest
     for env in sorted(out.rglob("environment.json")):
         try:
             digest = json.loads(env.read_text()).get("weights_digest")
         except (OSError, json.JSONDecodeError):
             continue
-        runs.setdefault(str(digest), []).append(str(env.parent.relative_to(out)))
-    if not runs:
-        return []
+        key = str(env.parent.relative_to(out))
+        if digest is None:
+            unrecorded.append(key)
+        else:
+            runs.setdefault(digest, []).append(key)
+    lines = []
     if len(runs) == 1:
         ((digest, keys),) = runs.items()
-        return ["", f"Starting weights: `{digest}` (weights_digest) for all {len(keys)} runs."]
-    lines = ["", "## WARNING: runs started from different weights", ""]
-    return lines + [f"- `{digest}`: {', '.join(keys)}" for digest, keys in runs.items()]
+        lines = ["", f"Starting weights: `{digest}` (weights_digest) for {len(keys)} runs."]
+    elif runs:
+        lines = ["", "## WARNING: runs started from different weights", ""]
+        lines += [f"- `{digest}`: {', '.join(keys)}" for digest, keys in runs.items()]
+    if unrecorded:
+        lines += [
+            "",
+            f"Starting weights not recorded (runs made before the digest was): {', '.join(unrecorded)}.",
+        ]
+    return lines
 
 
 def write_tables_file(out: Path, text: str, grid: RunGrid) -> Path:

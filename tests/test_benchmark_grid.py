@@ -52,7 +52,12 @@ def test_tables_name_the_starting_weights_and_warn_when_runs_differ(tmp_path: Pa
         (tmp_path / key).mkdir(parents=True)
         (tmp_path / key / "environment.json").write_text(json.dumps({"weights_digest": digest}))
     text = write_tables_file(tmp_path, "| t |", grid).read_text()
-    assert "`aaaa` (weights_digest) for all 2 runs" in text and "WARNING" not in text
+    assert "`aaaa` (weights_digest) for 2 runs" in text and "WARNING" not in text
+
+    (tmp_path / "s0/c").mkdir()
+    (tmp_path / "s0/c/environment.json").write_text(json.dumps({"python": "3.11"}))  # an older record
+    text = write_tables_file(tmp_path, "| t |", grid).read_text()
+    assert "WARNING" not in text and "not recorded (runs made before the digest was): s0/c" in text
 
     (tmp_path / "s0/b/environment.json").write_text(json.dumps({"weights_digest": "bbbb"}))
     text = write_tables_file(tmp_path, "| t |", grid).read_text()
