@@ -31,7 +31,14 @@ from lifelong.pretraining.forgetting import (
 )
 from lifelong.pretraining.language import LanguageAdaptConfig, adapt_language
 from lifelong.pretraining.mlm import PretrainConfig, build_model, pretrain, pretraining_optimizer
-from lifelong.pretraining.models import SparseMaskedLM, load_classifier, load_mlm, load_tokenizer
+from lifelong.pretraining.models import (
+    SparseMaskedLM,
+    body_fingerprint,
+    load_classifier,
+    load_mlm,
+    load_tokenizer,
+    pretrained_body_fingerprint,
+)
 from lifelong.pretraining.pipeline import ZERO_SHOT_TASKS, PipelineConfig
 from lifelong.pretraining.task import TaskAdaptConfig, adapt_task
 
@@ -279,6 +286,23 @@ def test_assembled_model_uses_target_tokenizer_and_embeddings_with_adapted_body(
     assert tokenizer.get_vocab() != load_tokenizer(task_model).get_vocab()
     enc = tokenizer(["eht maet sniw"], return_tensors="pt")
     assert model(**enc).logits.shape == (1, 3)
+
+
+def test_task_adaptation_ties_itself_to_the_pretrained_body(pretrained, task_model, tmp_path):
+    import shutil
+
+    computed = body_fingerprint(load_mlm(pretrained))
+    assert pretrained_body_fingerprint(pretrained) == computed  # read from the pretraining log
+    assert json.loads((task_model / "adaptation.json").read_text())["pretrained_fingerprint"] == computed
+    no_log = tmp_path / "no-log"
+    shutil.copytree(pretrained, no_log)
+    (no_log / "pretrain_log.json").unlink()
+    assert pretrained_body_fingerprint(no_log) == computed  # computed from the weights
+    changed = load_mlm(no_log)
+    with torch.no_grad():
+        changed.roberta.encoder.layer[0].output.dense.weight.zero_()
+    changed.save_pretrained(no_log)
+    assert pretrained_body_fingerprint(no_log) != computed
 
 
 def test_assembly_refuses_embeddings_of_another_body(task_model, language_model, tmp_path):

@@ -45,7 +45,7 @@ from lifelong.pretraining.forgetting import (
     reset_token_embeddings,
     token_embedding_parameters,
 )
-from lifelong.pretraining.models import SparseMaskedLM, body_fingerprint, max_length
+from lifelong.pretraining.models import PRETRAIN_LOG, SparseMaskedLM, body_fingerprint, max_length
 from lifelong.schema import AT_LEAST_1, FRACTION, NON_NEGATIVE, POSITIVE, Range, check
 
 
@@ -291,6 +291,6 @@ def pretrain(cfg: PretrainConfig) -> PretrainResult:
         if final_step >= cfg.steps:
             raw_model.save_pretrained(out, safe_serialization=True)
             tokenizer.save_pretrained(out)
-        write_json(out / "pretrain_log.json", log)
+        write_json(out / PRETRAIN_LOG, log)
     accelerator.wait_for_everyone()
     return PretrainResult(out, final_step, resets, losses, tps)

@@ -26,6 +26,7 @@ from lifelong.models.fast import speed_up_on_cpu
 from lifelong.models.masked_lm import sparse_mlm_loss
 from lifelong.pretraining.forgetting import init_token_embeddings, token_embedding_parameters
 
+PRETRAIN_LOG = "pretrain_log.json"  # written by pretraining with its final weights
 META_FILE = "adaptation.json"  # written last by each adaptation stage: its presence means "done"
 
 
@@ -127,6 +128,17 @@ def body_fingerprint(model: nn.Module) -> str:
             h.update(name.encode())
             h.update(p.detach().float().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def pretrained_body_fingerprint(path: str | os.PathLike[str]) -> str:
+    """The body fingerprint of a saved masked LM, read from the log that pretraining here wrote with
+    the final weights, so task adaptation need not load the model a second time just to hash it;
+    computed from the weights for any other model (a preset, a hub checkpoint)."""
+    log = model_dir(path) / PRETRAIN_LOG
+    meta = read_json(log) if log.is_file() else {}
+    if meta.get("finished") and meta.get("body_fingerprint"):
+        return str(meta["body_fingerprint"])
+    return body_fingerprint(load_mlm(path))
 
 
 def check_same_body(body_meta: dict[str, Any], fingerprint: str, body_dir: Path, other: Path) -> None:

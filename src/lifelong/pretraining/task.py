@@ -17,11 +17,10 @@ from lifelong.optim import OptimConfig, build_optimizer
 from lifelong.pretraining.classify import encode, evaluate_classifier, read_labelled
 from lifelong.pretraining.loop import autocast, update
 from lifelong.pretraining.models import (
-    body_fingerprint,
     load_classifier,
-    load_mlm,
     load_tokenizer,
     max_length,
+    pretrained_body_fingerprint,
     save_stage,
 )
 from lifelong.schema import AT_LEAST_1, POSITIVE, check
@@ -64,7 +63,7 @@ def adapt_task(cfg: TaskAdaptConfig) -> TaskResult:
     model = load_classifier(cfg.model, labels)
     # of the pretrained masked LM, not of the classifier: a classifier may add body parts the checkpoint
     # lacks (BERT's pooler), freshly initialised, which would make every fingerprint differ
-    fingerprint = body_fingerprint(load_mlm(cfg.model))
+    fingerprint = pretrained_body_fingerprint(cfg.model)
     model.get_input_embeddings().weight.requires_grad_(False)
     trainable = [p for p in model.parameters() if p.requires_grad]
     total = math.ceil(len(rows) / cfg.batch_size) * cfg.epochs
