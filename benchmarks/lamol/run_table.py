@@ -7,10 +7,13 @@ old examples).
 
     python benchmarks/lamol/run_table.py --out runs/lamol-table --data-dir /work/shared/data
     python benchmarks/lamol/run_table.py --smoke --out /tmp/lamol-smoke   # a few examples per task
+    python benchmarks/lamol/run_table.py --streams tc-i --seeds 0 1 2 ...   # the 3-seed table
 
 A finished run is skipped and a killed one resumed, so the script can be restarted at any time.
-Outputs in --out: one run folder per stream/variant, ``tables.md`` (``lifelong report`` per stream with
-the variants named, the decaNLP per-task metrics, the replay statistics) and ``timings.json``.
+Outputs in --out: one run folder per ``<stream>-seed<s>/<variant>``, ``tables.md`` (per stream the
+paper's claims with the measured numbers, mean ± std over seeds; per seed ``lifelong report`` with the
+variants named, every task's final score in its own metric, the replay statistics, seconds per stage)
+and ``timings.json``.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from _grid import RunGrid, grid_arguments, report_table, write_tables_file  # noqa: E402
+from _grid import RunGrid, grid_arguments, load_run, matrix, report_table, write_tables_file  # noqa: E402
 
 CONFIGS = HERE.parents[1] / "configs" / "lamol"
 
@@ -58,7 +62,11 @@ SMOKE = {"max_train": 4, "max_eval": 4, "epochs": 1}
 DECANLP_METRIC_NAMES = {"accuracy": "EM", "f1": "nF1", "ds_em": "dsEM"}
 
 
-def run_config(stream: str, variant: str, args: argparse.Namespace) -> dict[str, Any]:
+def run_key(stream: str, seed: int, variant: str) -> str:
+    return f"{stream}-seed{seed}/{variant}"
+
+
+def run_config(stream: str, variant: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     spec = STREAMS[stream]
     config = yaml.safe_load((CONFIGS / spec["config"]).read_text())
     family = "tc" if spec["config"] == "tc.yaml" else "decanlp"
@@ -71,22 +79,53 @@ def run_config(stream: str, variant: str, args: argparse.Namespace) -> dict[str,
     config["stream"]["max_train"] = args.max_train or sizes["max_train"]
     config["stream"]["max_eval"] = args.max_eval or sizes["max_eval"]
     config["training"]["epochs"] = args.epochs or sizes["epochs"]
-    config["seed"] = args.seed
+    config["seed"] = seed
     if args.data_dir:
         config["data_dir"] = str(args.data_dir)
     return config
 
 
 def _task_metrics(run_dir: Path) -> list[tuple[str, str]]:
-    progress = json.loads((run_dir / "checkpoint" / "progress.json").read_text())
-    return [(t["name"], t["metric"]) for t in progress["tasks"]]
+    """Each task of the run in stream order with its own metric, from files a record keeps too."""
+    from lifelong.data.benchmarks import load_benchmark_def
+
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    tasks = load_benchmark_def(config["stream"]["benchmark"])["tasks"]
+    return [
+        (name, tasks[name]["metric"]) for name in json.loads((run_dir / "metrics.json").read_text())["tasks"]
+    ]
 
 
-def run_sizes(stream: str, variants: list[str], out: Path) -> str:
-    """The sizes and seed the stream's runs really used (read from their configs, not from the flags)."""
+def own_metric_matrix(run_dir: Path) -> np.ndarray | None:
+    """Scores after stages 1..T (rows) of every task (columns), each task in its own metric; NaN where a
+    task was not yet scored. None when the run has not finished."""
+    metrics = load_run(run_dir)
+    if metrics is None:
+        return None
+    columns = [matrix(metrics, metric)[1:, j] for j, (_, metric) in enumerate(_task_metrics(run_dir))]
+    return np.stack(columns, axis=1)
+
+
+def seen_means(scores: np.ndarray) -> np.ndarray:
+    """Mean score over the tasks seen so far, after every stage."""
+    return np.array([np.nanmean(scores[k, : k + 1]) for k in range(len(scores))])
+
+
+def kept_shares(run_dir: Path) -> list[float]:
+    """LAMOL's kept pseudo-sample share (%) per stage that asked for samples, from the run's metrics."""
+    metrics = load_run(run_dir) or {}
+    for table in metrics.get("method_tables", []):
+        if table.get("title") == "LAMOL pseudo-samples per stage":
+            col = table["columns"].index("kept %")
+            return [float(row[col]) for row in table["rows"]]
+    return []
+
+
+def run_sizes(folder: Path, variants: list[str]) -> str:
+    """The sizes and seed the runs in ``folder`` really used (read from their configs, not from the flags)."""
     sizes = set()
     for v in variants:
-        path = out / stream / v / "config.yaml"
+        path = folder / v / "config.yaml"
         if path.is_file():
             c = yaml.safe_load(path.read_text())
             st = c["stream"]
@@ -100,11 +139,11 @@ def run_sizes(stream: str, variants: list[str], out: Path) -> str:
     )
 
 
-def per_task_table(stream: str, variants: list[str], out: Path) -> str:
+def per_task_table(folder: Path, variants: list[str]) -> str:
     """Final score of every task in its own metric (decaNLP: SST EM, SQuAD nF1, WOZ dsEM) and the mean."""
     rows, header = [], None
     for v in variants:
-        run_dir = out / stream / v
+        run_dir = folder / v
         if not (run_dir / "metrics.json").is_file():
             continue
         metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -127,13 +166,13 @@ def per_task_table(stream: str, variants: list[str], out: Path) -> str:
 STAGE_LINE = re.compile(r"stage (\d+)/\S+ done in (\d+)s")
 
 
-def stage_seconds_table(stream: str, variants: list[str], out: Path) -> str:
+def stage_seconds_table(folder: Path, variants: list[str]) -> str:
     """Seconds per stage (train, generate, evaluate all seen tasks), read from each run's log: how the
     cost grows with the number of tasks."""
     rows, n = [], 0
     for v in variants:
-        log = out / stream / f"{v}.log"
-        if not (out / stream / v / "metrics.json").is_file() or not log.is_file():
+        log = folder / f"{v}.log"
+        if not (folder / v / "metrics.json").is_file() or not log.is_file():
             continue
         seconds = {int(k): int(t) for k, t in STAGE_LINE.findall(log.read_text())}  # a resumed stage: last
         n = max(n, len(seconds))
@@ -147,7 +186,7 @@ def stage_seconds_table(stream: str, variants: list[str], out: Path) -> str:
     )
 
 
-def replay_table(stream: str, variants: list[str], out: Path) -> str:
+def replay_table(folder: Path, variants: list[str]) -> str:
     """Per LAMOL stage: samples asked for and kept, the rejection rate, each old task's share, speed."""
     header = [
         "Variant",
@@ -162,7 +201,7 @@ def replay_table(stream: str, variants: list[str], out: Path) -> str:
     ]
     rows = []
     for v in variants:
-        for path in sorted((out / stream / v / "stages").glob("*/replay_stats.json")):
+        for path in sorted((folder / v / "stages").glob("*/replay_stats.json")):
             s = json.loads(path.read_text())
             share = ", ".join(f"{k} {100 * x:.0f}%" for k, x in s.get("share_per_task", {}).items()) or "-"
             speed = s.get("tokens_per_s")
@@ -185,19 +224,92 @@ def replay_table(stream: str, variants: list[str], out: Path) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
 
 
-def write_tables(streams: list[str], variants: list[str], args: argparse.Namespace, grid: RunGrid) -> Path:
+CLAIMS = "lamol-task"  # the paper's LAMOL: task tokens, γ = 0.2
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}"
+
+
+def claims_table(stream: str, seeds: list[int], out: Path) -> str:
+    """The paper's claims, each with the measured numbers (final ACC = mean final score over the tasks,
+    each in its own metric; mean ± std over the seeds that finished)."""
+    curves: dict[str, list[np.ndarray]] = {}
+    for variant in VARIANTS:
+        for seed in seeds:
+            scores = own_metric_matrix(out / f"{stream}-seed{seed}" / variant)
+            if scores is not None:
+                curves.setdefault(variant, []).append(100 * seen_means(scores))
+    if CLAIMS not in curves:
+        return "(LAMOL with task tokens has not finished)\n"
+    final = {v: [float(c[-1]) for c in cs] for v, cs in curves.items()}
+    n = {v: len(cs) for v, cs in curves.items()}
+
+    def gap(a: str, b: str) -> str:
+        if a not in final or b not in final:
+            return "n/a"
+        return f"{np.mean(final[a]) - np.mean(final[b]):+.1f}"
+
+    def by_stage(v: str) -> str:
+        return " / ".join(f"{x:.1f}" for x in np.mean(curves[v], axis=0)) if v in curves else "n/a"
+
+    kept = [k for seed in seeds for k in kept_shares(out / f"{stream}-seed{seed}" / CLAIMS)]
+    rows = [
+        ("far above finetune (target: +10)", f"lamol-task − finetune = {gap(CLAIMS, 'finetune')}"),
+        (
+            "close to multitask (paper: 2–3 points; target: within 5)",
+            f"lamol-task − multitask = {gap(CLAIMS, 'multitask')}",
+        ),
+        (
+            "task tokens beat a shared GEN as tasks accumulate",
+            f"mean over seen tasks after each stage: task tokens {by_stage(CLAIMS)}; shared GEN {by_stage('lamol-gen')}",
+        ),
+        (
+            "more pseudo-samples help (γ 0 < 0.05 < 0.2)",
+            "final ACC γ 0 / 0.05 / 0.2: "
+            + " / ".join(_mean_std(final.get(v, [])) for v in ("lamol-gamma0", "lamol-task-g0.05", CLAIMS)),
+        ),
+        ("pseudo-samples are as good as real ones", f"lamol-task − lamol-real = {gap(CLAIMS, 'lamol-real')}"),
+        (
+            "kept share ≥ 90 % at every stage (target)",
+            f"lamol-task: min {min(kept):.0f} %, stages {' / '.join(f'{k:.0f}' for k in kept)}"
+            if kept
+            else "n/a",
+        ),
+    ]
+    lines = ["| variant | final ACC | seeds |", "|---|---|---|"]
+    lines += [f"| {v} | {_mean_std(final[v])} | {n[v]} |" for v in VARIANTS if v in final]
+    lines += ["", "| claim | measured |", "|---|---|"]
+    lines += [f"| {claim} | {measured} |" for claim, measured in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(
+    streams: list[str], variants: list[str], seeds: list[int], args: argparse.Namespace, grid: RunGrid
+) -> Path:
     parts = ["# LAMOL benchmark table", "", "Model smollm2-135m. Scores in %."]
     for stream in streams:
-        parts += ["", f"## {stream}", "", run_sizes(stream, variants, args.out)]
-        parts += ["", "### lifelong report (ACC, BWT, forgetting, FWT, final per task, gap to multitask)", ""]
-        parts += [report_table([args.out / stream / v for v in variants], variants)]
-        parts += [
-            "### Final score per task, each in its own metric",
-            "",
-            per_task_table(stream, variants, args.out),
-        ]
-        parts += ["### Replayed samples per stage", "", replay_table(stream, variants, args.out)]
-        parts += ["### Seconds per stage", "", stage_seconds_table(stream, variants, args.out)]
+        parts += ["", f"## {stream}", "", "### The paper's claims", "", claims_table(stream, seeds, args.out)]
+        for seed in seeds:
+            folder = args.out / f"{stream}-seed{seed}"
+            parts += ["", f"### seed {seed}", "", run_sizes(folder, variants)]
+            parts += [
+                "",
+                "#### lifelong report (ACC, BWT, forgetting, FWT, final per task, gap to multitask)",
+                "",
+            ]
+            parts += [report_table([folder / v for v in variants], variants)]
+            parts += [
+                "#### Final score per task, each in its own metric",
+                "",
+                per_task_table(folder, variants),
+            ]
+            parts += ["#### Replayed samples per stage", "", replay_table(folder, variants)]
+            parts += ["#### Seconds per stage", "", stage_seconds_table(folder, variants)]
     return write_tables_file(args.out, "\n".join(parts), grid)
 
 
@@ -210,15 +322,16 @@ def main() -> None:
     ap.add_argument("--max-train", type=int, help="examples per task (overrides the sizes)")
     ap.add_argument("--max-eval", type=int, help="test examples per task (overrides the sizes)")
     ap.add_argument("--epochs", type=int)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     args = ap.parse_args()
     grid = RunGrid(args.out, args.threads, args.dry_run, args.records, not (args.no_records or args.smoke))
     if not args.tables_only:
-        for stream in args.streams:  # one run at a time: the machine is shared
-            for variant in args.variants:
-                grid.run(f"{stream}/{variant}", run_config(stream, variant, args))
+        for seed in args.seeds:  # one run at a time: the machine is shared
+            for stream in args.streams:
+                for variant in args.variants:
+                    grid.run(run_key(stream, seed, variant), run_config(stream, variant, seed, args))
     if not args.dry_run:
-        print(f"tables: {write_tables(args.streams, args.variants, args, grid)}")
+        print(f"tables: {write_tables(args.streams, args.variants, args.seeds, args, grid)}")
     grid.exit_if_failed()
 
 
