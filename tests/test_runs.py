@@ -195,3 +195,30 @@ def test_score_before_false_skips_row_zero_and_the_new_tasks_first_score(
     assert not np.isnan(R[1:][np.tril_indices(R.shape[1])]).any()  # every trained stage was
     assert metrics["fwt"] is None or np.isnan(metrics["fwt"])
     assert 0.0 <= metrics["acc"] <= 1.0 and (tmp_path / "r" / "report.md").is_file()
+
+
+def test_a_terminated_run_says_it_was_interrupted(
+    tmp_path: Path, fast_overrides: list[str]
+) -> None:
+    """``kill`` / ``timeout`` / a session's end send SIGTERM: the folder must not keep claiming to run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    settings = [*fast_overrides, "training.epochs=200"]  # far longer than the test waits
+    argv = [sys.executable, "-m", "lifelong", "run", "--out", str(out)]
+    proc = subprocess.Popen(
+        [*argv, *sum((["--set", s] for s in settings), [])], env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "status.json").is_file():
+        time.sleep(0.2)
+    time.sleep(1.0)  # into the training loop
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    status = json.loads((out / "status.json").read_text())
+    assert status["status"] == "failed" and status["error"] == "interrupted"
+    assert not (out / "metrics.json").exists()

@@ -9,7 +9,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -263,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.ERROR)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only the main process reports progress
         logging.getLogger("lifelong").setLevel(logging.WARNING)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if on_main_thread else None
     try:
         return args.func(args)
     except LifelongError as e:
@@ -276,6 +280,15 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug: the traceback is shown, and the run is not left "running"
         _mark_failed(args, f"{type(e).__name__}: {e}")
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """``kill``, ``timeout`` and the end of a session send SIGTERM: handled like Ctrl-C, so the run
+    folder says it was interrupted instead of still claiming to run."""
+    raise KeyboardInterrupt
 
 
 def _mark_failed(args: argparse.Namespace, why: object) -> None:
