@@ -197,9 +197,7 @@ def test_score_before_false_skips_row_zero_and_the_new_tasks_first_score(
     assert 0.0 <= metrics["acc"] <= 1.0 and (tmp_path / "r" / "report.md").is_file()
 
 
-def test_a_terminated_run_says_it_was_interrupted(
-    tmp_path: Path, fast_overrides: list[str]
-) -> None:
+def test_a_terminated_run_says_it_was_interrupted(tmp_path: Path, fast_overrides: list[str]) -> None:
     """``kill`` / ``timeout`` / a session's end send SIGTERM: the folder must not keep claiming to run."""
     import os
     import signal
