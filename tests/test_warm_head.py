@@ -70,3 +70,25 @@ def test_sparse_mlm_loss_equals_the_full_models_loss(preset: str) -> None:
     loss, logits = sparse_mlm_loss(model, ids, labels)
     assert logits is not None and logits.shape[0] == 9
     assert torch.allclose(loss, model(input_ids=ids, labels=labels).loss, atol=1e-5)
+
+
+def test_a_converted_copy_names_the_weights_it_was_converted_from(tmp_path: Path) -> None:
+    """The GGUF preset is dequantised once into a cache folder: runs that load the cache and the run that
+    built it must record the same starting weights."""
+    from dataclasses import replace
+
+    from transformers import AutoModelForCausalLM
+
+    from lifelong.models.presets import CACHE_SOURCE
+
+    torch.manual_seed(0)
+    source = tmp_path / "source"
+    instantiate(load_model_spec("tiny-gpt2"), AutoModelForCausalLM).save_pretrained(source)
+    load_model_spec("tiny-gpt2").tokenizer.save_pretrained(source)
+    spec = load_model_spec(str(source))
+    cache = tmp_path / "converted"
+    instantiate(
+        replace(spec, load_kwargs={**spec.load_kwargs, "_cache_to": str(cache)}), AutoModelForCausalLM
+    )
+    assert (cache / CACHE_SOURCE).is_file()
+    assert weights_digest(load_model_spec(str(cache))) == weights_digest(spec) is not None

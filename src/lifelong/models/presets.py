@@ -39,11 +39,14 @@ from transformers import (
 
 from lifelong.data.builtin import builtin_stream
 from lifelong.errors import LifelongError, UnknownNameError
-from lifelong.io import atomic_path
+from lifelong.io import atomic_path, read_json, write_json
 
 log = logging.getLogger("lifelong")
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# beside a converted copy of a checkpoint: the digest of the files it was converted from, so runs that
+# load the copy and runs that converted it themselves name the same starting weights
+CACHE_SOURCE = "converted_from.json"
 ENCODER_TYPES = {
     "bert",
     "roberta",
@@ -327,6 +330,9 @@ def weights_digest(spec: LoadedModel) -> str | None:
     machine, a re-fetched checkpoint -- and their records should show it."""
     if spec.model_path is None or not Path(spec.model_path).is_dir():
         return None
+    made_from = Path(spec.model_path) / CACHE_SOURCE
+    if made_from.is_file():  # a converted copy (GGUF dequantised): named by what it was converted from
+        return str(read_json(made_from)["weights_digest"])
     files = sorted(
         f for f in Path(spec.model_path).iterdir() if f.suffix in {".safetensors", ".bin", ".gguf", ".pt"}
     )
@@ -357,6 +363,7 @@ def instantiate(spec: LoadedModel, auto_class: Any) -> Any:
             with atomic_path(cache_to) as tmp:
                 model.save_pretrained(tmp)
                 spec.tokenizer.save_pretrained(tmp)
+                write_json(tmp / CACHE_SOURCE, {"weights_digest": weights_digest(spec)})
         except OSError:
             if not Path(cache_to, "config.json").exists():
                 raise
