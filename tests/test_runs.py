@@ -74,7 +74,10 @@ def test_resume_reaches_the_same_metrics(
     assert not (tmp_path / "killed" / "metrics.json").exists()
     assert json.loads((tmp_path / "killed" / "status.json").read_text())["status"] == "running"
     monkeypatch.setattr(Session, "learn_task", original)
+    progress = json.loads((tmp_path / "killed" / "checkpoint" / "progress.json").read_text())
+    assert progress["wall_time_s"] > 0
     resumed = run(load_config(None, overrides), out=tmp_path / "killed", resume=True)
+    assert resumed["wall_time_s"] > progress["wall_time_s"]  # the time before the kill counts too
     np.testing.assert_allclose(
         np.array(resumed["matrix"], float), np.array(straight["matrix"], float), atol=1e-9
     )
@@ -103,8 +106,10 @@ def test_saved_learner_learns_evaluates_and_predicts(
         )
         == 0
     )
+    first = json.loads((out / "metrics.json").read_text())["wall_time_s"]
     assert main(["learn", str(out), "--task", "color"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["wall_time_s"] > first  # the learner's whole training time, not the last task's
     assert metrics["tasks"] == ["topic", "sentiment", "color"]
     assert len(metrics["matrix"]) == 4 and metrics["matrix"][3][2] > 0.8  # the new task was learned
     capsys.readouterr()

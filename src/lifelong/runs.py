@@ -81,6 +81,7 @@ def run(
             extended = check_resume_config(run_dir, saved, config.to_dict(), allow_changes)
     stream: Stream = load_stream(config.stream, _data_dir(config, config.stream.benchmark))
     session = open_session(config, stream.tasks, stream.scenario, run_dir)
+    session.started = start  # loading the data and the model counts too
     trained = [t for t in stream.tasks if not t.eval_only]
     session.add_probes([t for t in stream.tasks if t.eval_only])
     done = 0
@@ -99,6 +100,7 @@ def run(
         session.scores = ScoreMatrices.from_json(progress["scores"])
         session.probe_scores = progress.get("probes", {})
         session.training = progress.get("training", [])
+        session.wall_before = progress.get("wall_time_s", 0.0)
         done = len(saved)
         log.info("resuming %s after %d of %d tasks", run_dir, done, len(trained))
     if run_dir and session.ctx.is_main:
@@ -130,7 +132,7 @@ def run(
                 )
     session.ctx.accelerator.end_training()
     if run_dir:
-        return session.write_results(run_dir, "complete", time.time() - start) or {}
+        return session.write_results(run_dir, "complete") or {}
     primary, matrices = primary_matrices(session.scores, trained)
     return {
         "tasks": session.scores.tasks,
@@ -210,10 +212,11 @@ def learn(learner_dir: str | Path, task: Task, data_dir: str | Path | None = Non
     work = work_copy(learner_dir)
     try:
         session, _ = open_learner(work, data_dir)
+        session.started, session.wall_before = start, progress.get("wall_time_s", 0.0)
         write_status(work, "running", adding_task=task.name)
         session.learn_task(task)
         session.checkpoint(work)
-        metrics = session.write_results(work, "complete", time.time() - start) or {}
+        metrics = session.write_results(work, "complete") or {}
     except BaseException:
         discard(work)
         raise

@@ -52,6 +52,13 @@ class Session:
     probe_scores: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     # one entry per trained stage: updates, tokens, seconds and tokens/s of the training alone (no scoring)
     training: list[dict[str, Any]] = field(default_factory=list)
+    # wall time: seconds spent by earlier invocations (a resumed run, a learner given one more task),
+    # and when this one started; checkpoints keep the sum, so a resumed run reports all its time
+    wall_before: float = 0.0
+    started: float = field(default_factory=time.time)
+
+    def wall_time(self) -> float:
+        return self.wall_before + time.time() - self.started
 
     def add_probes(self, probes: list[Task]) -> None:
         """Give the learner the probes' structure (they are answered, never trained)."""
@@ -120,6 +127,7 @@ class Session:
             "probes": self.probe_scores,
             "probe_tasks": [p.spec() for p in self.probes],
             "training": self.training,
+            "wall_time_s": round(self.wall_time(), 1),
             **(extra or {}),
         }
 
@@ -137,7 +145,7 @@ class Session:
             save_checkpoint(run_dir, self.method, self.progress())
         self.ctx.accelerator.wait_for_everyone()
 
-    def write_results(self, run_dir: Path, status: str, wall_time: float) -> dict[str, Any] | None:
+    def write_results(self, run_dir: Path, status: str) -> dict[str, Any] | None:
         if not self.ctx.is_main:
             return None
         primary, matrices = primary_matrices(self.scores, self.method.tasks)
@@ -154,7 +162,7 @@ class Session:
                 "name": self.config.name or run_dir.name,
                 "scenario": self.scenario,
                 "status": status,
-                "wall_time_s": round(wall_time, 1),
+                "wall_time_s": round(self.wall_time(), 1),
                 "training": self.training,
                 **({"probes": self._probe_table()} if self.probes else {}),
                 **({"method_tables": tables} if (tables := self.method.report_tables()) else {}),
