@@ -85,25 +85,23 @@ def run_config(stream: str, variant: str, seed: int, args: argparse.Namespace) -
     return config
 
 
-def _task_metrics(run_dir: Path) -> list[tuple[str, str]]:
+def _task_metrics(run_dir: Path, metrics: dict[str, Any]) -> list[tuple[str, str]]:
     """Each task of the run in stream order with its own metric, from files a record keeps too."""
     from lifelong.data.benchmarks import load_benchmark_def
 
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     tasks = load_benchmark_def(config["stream"]["benchmark"])["tasks"]
-    return [
-        (name, tasks[name]["metric"]) for name in json.loads((run_dir / "metrics.json").read_text())["tasks"]
-    ]
+    return [(name, tasks[name]["metric"]) for name in metrics["tasks"]]
 
 
-def own_metric_matrix(run_dir: Path) -> np.ndarray | None:
-    """Scores after stages 1..T (rows) of every task (columns), each task in its own metric; NaN where a
-    task was not yet scored. None when the run has not finished."""
+def own_metric_matrix(run_dir: Path) -> tuple[list[tuple[str, str]], np.ndarray] | None:
+    """The run's (task, metric) pairs and its scores after stages 1..T (rows) of every task (columns),
+    each task in its own metric; NaN where a task was not yet scored. None when the run has not finished."""
     metrics = load_run(run_dir)
     if metrics is None:
         return None
-    columns = [matrix(metrics, metric)[1:, j] for j, (_, metric) in enumerate(_task_metrics(run_dir))]
-    return np.stack(columns, axis=1)
+    tasks = _task_metrics(run_dir, metrics)
+    return tasks, np.stack([matrix(metrics, metric)[1:, j] for j, (_, metric) in enumerate(tasks)], axis=1)
 
 
 def seen_means(scores: np.ndarray) -> np.ndarray:
@@ -143,20 +141,15 @@ def per_task_table(folder: Path, variants: list[str]) -> str:
     """Final score of every task in its own metric (decaNLP: SST EM, SQuAD nF1, WOZ dsEM) and the mean."""
     rows, header = [], None
     for v in variants:
-        run_dir = folder / v
-        if not (run_dir / "metrics.json").is_file():
+        if (found := own_metric_matrix(folder / v)) is None:
             continue
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        tasks = _task_metrics(run_dir)
+        tasks, scores = found
+        final = {name: 100 * x for (name, _), x in zip(tasks, scores[-1], strict=True)}
         order = sorted(tasks)
         header = header or ["Variant", *(f"{n} {DECANLP_METRIC_NAMES.get(m, m)}" for n, m in order), "mean"]
-        final = {}
-        for j, (name, metric) in enumerate(tasks):
-            value = metrics["matrices"][metric][-1][j]
-            final[name] = None if value is None else 100 * value
         values = [final[n] for n, _ in order]
-        mean = sum(x for x in values if x is not None) / max(1, sum(x is not None for x in values))
-        rows.append([v, *("n/a" if x is None else f"{x:.1f}" for x in values), f"{mean:.1f}"])
+        cells = ["n/a" if np.isnan(x) else f"{x:.1f}" for x in values]
+        rows.append([v, *cells, f"{np.nanmean(values):.1f}"])
     if header is None:
         return "(no finished runs)\n"
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -241,9 +234,9 @@ def claims_table(stream: str, seeds: list[int], out: Path) -> str:
     curves: dict[str, list[np.ndarray]] = {}
     for variant in VARIANTS:
         for seed in seeds:
-            scores = own_metric_matrix(out / f"{stream}-seed{seed}" / variant)
-            if scores is not None:
-                curves.setdefault(variant, []).append(100 * seen_means(scores))
+            found = own_metric_matrix(out / f"{stream}-seed{seed}" / variant)
+            if found is not None:
+                curves.setdefault(variant, []).append(100 * seen_means(found[1]))
     if CLAIMS not in curves:
         return "(LAMOL with task tokens has not finished)\n"
     final = {v: [float(c[-1]) for c in cs] for v, cs in curves.items()}
