@@ -95,8 +95,10 @@ def test_every_table_script_imports_what_it_uses_from_the_grid(script: Path) -> 
     assert done.returncode == 0, done.stderr[-500:]
 
 
-def _fake_lamol_run(folder: Path, final: list[float], kept: list[float] | None = None) -> None:
-    """A finished 2-task TC run: task 1 scores 0.8 after stage 1, then ``final`` after stage 2."""
+def _fake_lamol_run(
+    folder: Path, final: list[float], kept: list[float] | None = None, first: float | None = 0.8
+) -> None:
+    """A finished 2-task TC run: task 1 scores ``first`` after stage 1, then ``final`` after stage 2."""
     folder.mkdir(parents=True)
     (folder / "config.yaml").write_text("stream:\n  benchmark: tc\n")
     (folder / "status.json").write_text(json.dumps({"status": "complete"}))
@@ -105,7 +107,7 @@ def _fake_lamol_run(folder: Path, final: list[float], kept: list[float] | None =
         rows = [[k + 2, "agnews", "task", 10, 0, share, {}, {}] for k, share in enumerate(kept)]
         columns = ["stage", "task", "mode", "asked", "kept", "kept %", "rejected by reason", "x"]
         tables = [{"title": "LAMOL pseudo-samples per stage", "columns": columns, "rows": rows}]
-    acc = [[0.0, 0.0], [0.8, None], final]
+    acc = [[0.0, 0.0], [first, None], final]
     (folder / "metrics.json").write_text(
         json.dumps({"tasks": ["yelp", "agnews"], "matrices": {"accuracy": acc}, "method_tables": tables})
     )
@@ -118,12 +120,16 @@ def test_the_lamol_claims_table_states_each_claim_with_the_mean_over_seeds(tmp_p
     for seed, (lamol, finetune) in enumerate([([0.6, 0.8], [0.2, 0.8]), ([0.7, 0.9], [0.3, 0.7])]):
         _fake_lamol_run(tmp_path / f"tc-i-seed{seed}" / "lamol-task", lamol, kept=[95.0 - 10 * seed])
         _fake_lamol_run(tmp_path / f"tc-i-seed{seed}" / "finetune", finetune)
-    _fake_lamol_run(tmp_path / "tc-i-seed0" / "multitask", [0.8, 0.9])  # one seed only
+    _fake_lamol_run(tmp_path / "tc-i-seed0" / "multitask", [0.8, 0.9])
+    # final-only multitask stands in for seeds without an every-stage run, and only for those
+    _fake_lamol_run(tmp_path / "tc-i-seed0" / "multitask-final", [0.1, 0.1], first=None)
+    _fake_lamol_run(tmp_path / "tc-i-seed1" / "multitask-final", [0.6, 0.8], first=None)
     text = claims_table("tc-i", [0, 1], tmp_path)
     assert "| lamol-task | 75.0 ± 7.1 | 2 |" in text  # (70 + 80) / 2, std of 70 and 80
-    assert "| finetune | 50.0 ± 0.0 | 2 |" in text and "| multitask | 85.0 | 1 |" in text
+    assert "| finetune | 50.0 ± 0.0 | 2 |" in text and "| multitask | 77.5 ± 10.6 | 2 |" in text
+    assert "multitask-final" not in text
     assert "lamol-task − finetune = +25.0" in text
-    assert "lamol-task − multitask = -10.0" in text
+    assert "lamol-task − multitask = -2.5" in text
     assert "task tokens 80.0 / 75.0" in text and "shared GEN n/a" in text  # mean over seen tasks per stage
     assert "min 85 %, stages 95 / 85" in text
     assert claims_table("tc-iv", [0], tmp_path).startswith("(LAMOL with task tokens has not finished)")

@@ -225,3 +225,32 @@ def test_a_terminated_run_says_it_was_interrupted(tmp_path: Path, fast_overrides
     status = json.loads((out / "status.json").read_text())
     assert status["status"] == "failed" and status["error"] == "interrupted"
     assert not (out / "metrics.json").exists()
+
+
+def test_final_only_multitask_reproduces_the_last_row_for_one_stage_of_cost(
+    tmp_path: Path, fast_overrides: list[str]
+) -> None:
+    every = _run("multitask", tmp_path / "every", fast_overrides, THREE)
+    final = _run("multitask", tmp_path / "final", fast_overrides, THREE, "method_args.final_only=true")
+    M, F = np.array(every["matrix"], dtype=float), np.array(final["matrix"], dtype=float)
+    # each stage restarts from the initial weights with the stage's own seed: the same final row
+    np.testing.assert_array_equal(F[-1], M[-1])
+    # earlier stages are not measured (row 2 holds only the last task's score before its training)
+    assert np.isnan(F[1]).all() and np.isnan(F[2, :2]).all()
+    assert not np.isnan(M[1, :1]).any() and not np.isnan(M[2, :2]).any()
+    assert final["acc"] == every["acc"]
+    training = json.loads((tmp_path / "final" / "metrics.json").read_text())["training"]
+    assert [t["updates"] for t in training][:2] == [0, 0] and training[2]["updates"] > 0
+    assert "| multitask |" in (tmp_path / "final" / "report.md").read_text()
+
+
+def test_final_only_without_restart_is_a_config_error(
+    tmp_path: Path, fast_overrides: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["method=multitask", "method_args.final_only=true", "method_args.restart=false"]
+    code = main(
+        ["run", "--out", str(tmp_path / "r"), *sum((["--set", a] for a in [*fast_overrides, *args]), [])]
+    )
+    assert code == 2
+    assert "method_args.final_only" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "metrics.json").exists()

@@ -33,9 +33,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     metrics = run(config, out=out, resume=args.resume, allow_changes=check_allowed_changes(args.allow_change))
     if not metrics:  # a non-main process under torchrun: the main one reports
         return 0
-    print(f"ACC {metrics['acc']:.4f}  BWT {metrics['bwt']:+.4f}  forgetting {metrics['forgetting']:.4f}")
+    print("  ".join(f"{name} {_number(metrics[key], spec)}" for name, key, spec in HEADLINE))
     print(f"report: {out / 'report.md'}")
     return 0
+
+
+HEADLINE = (("ACC", "acc", ".4f"), ("BWT", "bwt", "+.4f"), ("forgetting", "forgetting", ".4f"))
+
+
+def _number(value: float | None, spec: str) -> str:
+    """A headline number; n/a where the run did not measure it (e.g. ``final_only`` multitask's BWT)."""
+    return "n/a" if value is None else format(value, spec)
 
 
 def default_config_path() -> Path:

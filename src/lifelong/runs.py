@@ -119,8 +119,8 @@ def run(
     if done == 0:
         _before_any_training(session, trained)
         session.score_probes(0)
-    for task in trained[done:]:
-        session.learn_task(task)
+    for i, task in enumerate(trained[done:], start=done):
+        session.learn_task(task, last=i == len(trained) - 1)
         if run_dir:
             session.checkpoint(run_dir)
             if session.ctx.is_main:

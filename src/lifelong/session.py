@@ -5,6 +5,7 @@ start from :func:`open_session`."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import platform
 import sys
@@ -84,11 +85,15 @@ class Session:
             rows.append(evaluate_task(self.method, probe, self.ctx))
 
     # ---- one task --------------------------------------------------------------------------
-    def learn_task(self, task: Task) -> None:
+    def learn_task(self, task: Task, last: bool = True) -> None:
+        """Train one task and score every task seen so far; ``last``: it ends the stream."""
         t = len(self.method.tasks)  # 0-based index of the new task = number of stages done
         set_seed(task_seed(self.config.seed, t) + 1)  # new heads/tokens start the same after a resume
         self.method.grow(task)
         self.scores.add_task(task.name)
+        if not self.method.trains_stage(last):
+            self._skip_stage(task, t)
+            return
         if t > 0 and self.config.training.score_before:  # the new task before its training (forward transfer)
             self.scores.set(t, task.name, evaluate_task(self.method, task, self.ctx))
         start = time.time()
@@ -117,6 +122,21 @@ class Session:
             trained,
             ", ".join(own),
         )
+
+    def _skip_stage(self, task: Task, t: int) -> None:
+        """A stage the method leaves out: its score row stays NaN (not evaluated), its probes' too."""
+        del self.training[t:]
+        self.training.append(
+            training_record(task.name, {"loss": math.nan, "updates": 0, "tokens": 0, "seconds": 0.0})
+        )
+        for probe in self.probes:
+            rows = self.probe_scores.setdefault(probe.name, [])
+            del rows[t + 1 :]
+            rows.append({})
+        if self.ctx.is_main:
+            log.info(
+                "stage %d/%s skipped: %s trains at the last stage only", t + 1, task.name, self.method.name
+            )
 
     # ---- persistence -----------------------------------------------------------------------
     def progress(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:

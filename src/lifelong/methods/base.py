@@ -3,6 +3,8 @@
 The trainer calls the hooks in this order for every task::
 
     method.grow(task)                      # structural: heads, tokens, plugins, task embeddings (also on restore)
+    if not method.trains_stage(last):      # a stage the method leaves out: neither trained nor scored
+        continue
     rows = method.before_task(task, rows)  # data: replay memory, pseudo-samples, all tasks so far ...
     for each batch:
         method.before_forward(step)        # e.g. anneal HAT's s
@@ -86,6 +88,11 @@ class Method:
         self.tasks.append(task)
 
     # ---- training hooks --------------------------------------------------------------------
+    def trains_stage(self, last: bool) -> bool:
+        """False: the session skips this stage (no training, no scores: its row stays NaN). ``last``
+        says whether it is the stream's final stage."""
+        return True
+
     def before_task(self, task: Task, rows: list[Row]) -> list[Row]:
         """Return the rows to train on for this task (default: the task's own rows)."""
         return rows
