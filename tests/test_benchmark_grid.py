@@ -133,3 +133,56 @@ def test_the_lamol_claims_table_states_each_claim_with_the_mean_over_seeds(tmp_p
     assert "task tokens 80.0 / 75.0" in text and "shared GEN n/a" in text  # mean over seen tasks per stage
     assert "min 85 %, stages 95 / 85" in text
     assert claims_table("tc-iv", [0], tmp_path).startswith("(LAMOL with task tokens has not finished)")
+
+
+def _ctr_tables():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "ctr"))
+    import run_tables  # noqa: E402
+
+    return run_tables
+
+
+def test_the_ctr_paper_protocol_uses_all_data_the_papers_epochs_and_a_final_only_upper_bound() -> None:
+    from lifelong.config import RunConfig
+    from lifelong.schema import build_dataclass
+
+    tables = _ctr_tables()
+    ap = __import__("argparse").Namespace(
+        smoke=False, protocol="paper", max_train=None, max_eval=None, epochs=None, tasks=None, data_dir=None
+    )
+    asc = tables.run_config("asc", "multitask", 1, ap)
+    assert asc["stream"]["max_train"] is None and asc["stream"]["max_eval"] is None
+    assert asc["training"]["epochs"] == 30 and asc["training"]["batch_size"] == 32
+    assert asc["training"]["epochs_by_task"] == {"semeval14_laptop": 10, "semeval14_restaurant": 10}
+    assert asc["method_args"] == {"final_only": True} and asc["seed"] == 1
+    assert asc["training"]["lr"] == tables.LR["full"]
+    built = build_dataclass(RunConfig, asc)  # the schema accepts it
+    assert built.training.epochs_for("semeval14_laptop") == 10 and built.training.epochs_for("router") == 30
+    assert tables.run_config("dsc", "hat", 0, ap)["training"]["epochs"] == 1
+    assert tables.run_config("asc", "hat", 0, ap)["training"]["lr"] == tables.LR["plugins"]
+
+
+def _fake_ctr_run(folder: Path, final: list[float], f1: list[float]) -> None:
+    folder.mkdir(parents=True)
+    (folder / "status.json").write_text(json.dumps({"status": "complete"}))
+    nan = None
+    acc = [[0.5, 0.5], [final[0], nan], final]
+    mf1 = [[0.5, 0.5], [f1[0], nan], f1]
+    (folder / "metrics.json").write_text(
+        json.dumps({"tasks": ["a", "b"], "matrices": {"accuracy": acc, "macro_f1": mf1}, "wall_time_s": 120.0})
+    )
+
+
+def test_the_ctr_summary_gives_mean_and_std_over_seeds_and_transfer_against_one(tmp_path: Path) -> None:
+    tables = _ctr_tables()
+    for seed, (hat, one) in enumerate([([0.8, 0.9], [0.7, 0.9]), ([0.6, 0.7], [0.6, 0.9])]):
+        _fake_ctr_run(tmp_path / f"asc-seed{seed}" / "hat", hat, hat)
+        _fake_ctr_run(tmp_path / f"asc-seed{seed}" / "adapter_one", one, one)
+    args = __import__("argparse").Namespace(out=tmp_path)
+    grid = RunGrid(tmp_path, threads=1, keep=False)
+    text = tables.summary_table("asc", [0, 1], ["hat", "adapter_one", "ctr"], args, grid)
+    # hat ACC 85 and 65: mean 75.0, std 14.1; transfer (+5, -10) -> -2.5 ± 10.6; wall 2 min
+    assert "| hat | 2 | 75.0 ± 14.1 | 75.0 ± 14.1 | 0.0 ± 0.0 | -2.5 ± 10.6 | 2 ± 0 |" in text
+    assert "| ctr |" not in text  # never ran
+    per_task = tables.per_task_transfer_table("asc", [0, 1], ["hat", "adapter_one"], args)
+    assert "| hat | 2 | +5.0 | -10.0 |" in per_task  # task a: (+10, 0) / 2; task b: (0, -20) / 2

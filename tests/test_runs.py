@@ -254,3 +254,26 @@ def test_final_only_without_restart_is_a_config_error(
     assert code == 2
     assert "method_args.final_only" in capsys.readouterr().err
     assert not (tmp_path / "r" / "metrics.json").exists()
+
+
+def test_epochs_by_task_trains_the_named_task_longer(tmp_path: Path, fast_overrides: list[str]) -> None:
+    two = "stream.tasks=[topic, sentiment]"
+    result = _run("finetune", tmp_path / "r", [*fast_overrides, "training.epochs=1"], two,
+                  "training.epochs_by_task={sentiment: 3}")  # fmt: skip
+    updates = [t["updates"] for t in json.loads((tmp_path / "r" / "metrics.json").read_text())["training"]]
+    assert updates[1] == 3 * updates[0]  # same number of rows per task in the built-in stream
+    assert result["tasks"] == ["topic", "sentiment"]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("{sentimnt: 3}", "no task named 'sentimnt'"), ("{sentiment: 0}", "epochs_by_task.sentiment")],
+)
+def test_epochs_by_task_rejects_unknown_tasks_and_bad_counts(
+    tmp_path: Path, fast_overrides: list[str], capsys: pytest.CaptureFixture[str], value: str, message: str
+) -> None:
+    sets = [*fast_overrides, "stream.tasks=[topic, sentiment]", f"training.epochs_by_task={value}"]
+    code = main(["run", "--out", str(tmp_path / "r"), *sum((["--set", a] for a in sets), [])])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -22,6 +22,9 @@ class TrainingConfig(OptimConfig):
         1e-4  # full fine-tuning of a pretrained model (plugin-only training: 1e-3)
     )
     epochs: Annotated[int, AT_LEAST_1] = 3
+    # task name -> epochs for that task (e.g. CTR's protocol: 30 for the small Bing ASC tasks, 10 for
+    # SemEval); a stage trains for its new task's count, multitask's joint stages included
+    epochs_by_task: dict[str, Annotated[int, AT_LEAST_1]] = field(default_factory=dict)
     batch_size: Annotated[int, AT_LEAST_1] = 16  # global, across processes
     eval_batch_size: Annotated[int, AT_LEAST_1] = 64
     grad_accum: Annotated[int, AT_LEAST_1] = 1
@@ -33,6 +36,10 @@ class TrainingConfig(OptimConfig):
     # transfer); false skips both where scoring is costly (CPT's end tasks fine-tune a model per score)
     score_before: bool = True
     trackers: list[str] = field(default_factory=list)  # tensorboard | wandb (through Accelerate)
+
+
+    def epochs_for(self, task: str) -> int:
+        return self.epochs_by_task.get(task, self.epochs)
 
 
 @dataclass

@@ -60,6 +60,17 @@ def _data_dir(config: RunConfig, benchmark: str | None) -> Path | None:
     return resolve_data_dir(config.data_dir) if benchmark is not None and benchmark not in GENERATED else None
 
 
+def _check_task_keys(config: RunConfig, stream: Stream) -> None:
+    """Config keys that name tasks must name tasks of this stream (a typo would silently do nothing)."""
+    names = [t.name for t in stream.tasks]
+    for name in config.training.epochs_by_task:
+        if name not in names:
+            raise ConfigError(
+                f"config key training.epochs_by_task.{name}: the stream has no task named {name!r} "
+                f"(its tasks: {', '.join(names)})"
+            )
+
+
 def run(
     config: RunConfig,
     out: str | Path | None = None,
@@ -80,6 +91,7 @@ def run(
             saved = load_config(run_dir / CONFIG).to_dict()
             extended = check_resume_config(run_dir, saved, config.to_dict(), allow_changes)
     stream: Stream = load_stream(config.stream, _data_dir(config, config.stream.benchmark))
+    _check_task_keys(config, stream)
     session = open_session(config, stream.tasks, stream.scenario, run_dir)
     session.started = start  # loading the data and the model counts too
     trained = [t for t in stream.tasks if not t.eval_only]

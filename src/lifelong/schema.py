@@ -109,7 +109,9 @@ def check_type(value: Any, hint: Any, key: str) -> Any:
     if origin is dict or hint is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"config key {key}: expected a mapping, got {value!r}")
-        return value
+        if not args:
+            return value
+        return {check_type(k, args[0], key): check_type(v, args[1], f"{key}.{k}") for k, v in value.items()}
     if hint is float and isinstance(value, str):
         try:
             return float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string

@@ -52,7 +52,8 @@ def train_task(
             rows, batch_size=cfg.batch_size, shuffle=True, collate_fn=learner.collate, generator=order
         )
     params = [p for p in method.trainable_parameters() if p.requires_grad]
-    updates = math.ceil(len(loader) / cfg.grad_accum) * cfg.epochs
+    epochs = cfg.epochs_for(task.name)
+    updates = math.ceil(len(loader) / cfg.grad_accum) * epochs
     optimizer, scheduler = build_optimizer(
         groups_by_lr(params, method.learning_rates(), method.undecayed()), cfg, updates
     )
@@ -67,12 +68,12 @@ def train_task(
     lines = acc.is_main_process and not sys.stderr.isatty()
     started = time.perf_counter()
     bar = tqdm(
-        total=n_batches * cfg.epochs,
+        total=n_batches * epochs,
         desc=f"train {task.name}",
         disable=None if acc.is_local_main_process else True,  # None: off when not a terminal
         leave=False,
     )
-    for epoch in range(cfg.epochs):
+    for epoch in range(epochs):
         for b, batch in enumerate(loader):
             info = StepInfo(task_index, epoch, b, n_batches, step)
             with acc.accumulate(model):
