@@ -54,6 +54,23 @@ def matrix(metrics: dict[str, Any], name: str) -> np.ndarray:
     return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
 
 
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table; short rows are padded with empty cells."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r + [""] * (len(header) - len(r))) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def mean_std(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
+    """``mean ± std`` (sample std, ddof 1) of ``values`` times ``scale``; one value alone; n/a for none."""
+    if not values:
+        return "n/a"
+    mean = scale * float(np.mean(values))
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {scale * float(np.std(values, ddof=1)):.{digits}f}"
+
+
 def pct(x: float | None) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
 

@@ -32,7 +32,17 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from _grid import RunGrid, grid_arguments, load_run, matrix, pct, report_table, write_tables_file  # noqa: E402
+from _grid import (  # noqa: E402
+    RunGrid,
+    grid_arguments,
+    load_run,
+    markdown_table,
+    matrix,
+    mean_std,
+    pct,
+    report_table,
+    write_tables_file,
+)
 
 CONFIGS = HERE.parents[1] / "configs" / "ctr"
 METHODS = ["ctr", "hat", "adapter_one", "separate", "adapter_ncl", "finetune", "ewc", "multitask"]
@@ -100,7 +110,7 @@ def method_table(bench: str, seed: int, methods: list[str], args: argparse.Names
         "transfer vs separate",
         "wall s",
     ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for m, r in runs.items():
         acc, f1 = matrix(r, "accuracy"), matrix(r, "macro_f1")
         cells = [
@@ -117,17 +127,8 @@ def method_table(bench: str, seed: int, methods: list[str], args: argparse.Names
                 cells.append("n/a")
         wall = grid.timings.get(f"{bench}-seed{seed}/{m}", {}).get("seconds", r.get("wall_time_s"))
         cells.append(f"{wall:.0f}" if wall else "n/a")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _mean_std(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
-    if not values:
-        return "n/a"
-    mean = scale * float(np.mean(values))
-    if len(values) == 1:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {scale * float(np.std(values, ddof=1)):.{digits}f}"
+        rows.append(cells)
+    return markdown_table(header, rows)
 
 
 def _finished(bench: str, seed: int, method: str, args: argparse.Namespace) -> dict[str, Any] | None:
@@ -141,7 +142,7 @@ def summary_table(
     from lifelong.evaluation.metrics import final_average, forgetting, transfer_against
 
     header = ["Method", "seeds", "ACC", "MF1", "Forgetting", "transfer vs ONE", "wall min"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for m in methods:
         runs = {s: r for s in seeds if (r := _finished(bench, s, m, args))}
         if not runs:
@@ -158,10 +159,17 @@ def summary_table(
             grid.timings.get(f"{bench}-seed{s}/{m}", {}).get("seconds", r.get("wall_time_s")) or math.nan
             for s, r in runs.items()
         ]
-        cells = [m, str(len(runs)), _mean_std(acc), _mean_std(f1), _mean_std(forg), _mean_std(transfer)]
-        cells.append(_mean_std(wall, scale=1 / 60, digits=0))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n" if len(lines) > 2 else "(no finished runs)\n"
+        cells = [
+            m,
+            str(len(runs)),
+            mean_std(acc, scale=100),
+            mean_std(f1, scale=100),
+            mean_std(forg, scale=100),
+            mean_std(transfer, scale=100),
+        ]
+        cells.append(mean_std(wall, scale=1 / 60, digits=0))
+        rows.append(cells)
+    return markdown_table(header, rows) if rows else "(no finished runs)\n"
 
 
 def per_task_transfer_table(
@@ -185,8 +193,7 @@ def per_task_transfer_table(
     if not rows or tasks is None:
         return "(needs adapter_one and another method finished on the same seed)\n"
     header = ["Method", "seeds", *tasks]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+    return markdown_table(header, rows)
 
 
 def verdict(bench: str, seeds: list[int], args: argparse.Namespace) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ from typing import Any
 import yaml
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from _grid import markdown_table  # noqa: E402
+
 CONFIG = HERE.parents[1] / "configs" / "lamol" / "tc.yaml"
 
 
@@ -71,17 +75,30 @@ def measure(epochs: int, args: argparse.Namespace) -> dict[str, Any]:
 
 def table(out: Path) -> str:
     rows = sorted((json.loads(p.read_text()) for p in out.glob("epochs-*.json")), key=lambda r: r["epochs"])
-    lines = [
-        "| epochs on yelp | updates | yelp accuracy | kept / asked | kept % | rejected by reason | wall s |",
-        "|---|---|---|---|---|---|---|",
+    header = [
+        "epochs on yelp",
+        "updates",
+        "yelp accuracy",
+        "kept / asked",
+        "kept %",
+        "rejected by reason",
+        "wall s",
     ]
+    cells = []
     for r in rows:
         reasons = ", ".join(f"{k} {v}" for k, v in r["rejected"].items()) or "-"
-        lines.append(
-            f"| {r['epochs']} | {r['updates']} | {100 * r['first_task_accuracy']:.1f} | {r['kept']} / {r['asked']} "
-            f"| {100 * r['kept'] / r['asked']:.0f} | {reasons} | {r['seconds']:.0f} |"
+        cells.append(
+            [
+                str(r["epochs"]),
+                str(r["updates"]),
+                f"{100 * r['first_task_accuracy']:.1f}",
+                f"{r['kept']} / {r['asked']}",
+                f"{100 * r['kept'] / r['asked']:.0f}",
+                reasons,
+                f"{r['seconds']:.0f}",
+            ]
         )
-    return "\n".join(lines) + "\n"
+    return markdown_table(header, cells)
 
 
 def main() -> None:

@@ -31,7 +31,16 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from _grid import RunGrid, grid_arguments, load_run, matrix, report_table, write_tables_file  # noqa: E402
+from _grid import (  # noqa: E402
+    RunGrid,
+    grid_arguments,
+    load_run,
+    markdown_table,
+    matrix,
+    mean_std,
+    report_table,
+    write_tables_file,
+)
 
 CONFIGS = HERE.parents[1] / "configs" / "lamol"
 
@@ -161,8 +170,7 @@ def per_task_table(folder: Path, variants: list[str]) -> str:
         rows.append([v, *cells, f"{np.nanmean(values):.1f}"])
     if header is None:
         return "(no finished runs)\n"
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+    return markdown_table(header, rows)
 
 
 STAGE_LINE = re.compile(r"stage (\d+)/\S+ done in (\d+)s")
@@ -182,10 +190,7 @@ def stage_seconds_table(folder: Path, variants: list[str]) -> str:
     if not rows:
         return "(no finished runs)\n"
     header = ["Variant", *(f"stage {k}" for k in range(1, n + 1))]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return (
-        "\n".join(lines + ["| " + " | ".join(r + [""] * (len(header) - len(r))) + " |" for r in rows]) + "\n"
-    )
+    return markdown_table(header, rows)
 
 
 def replay_table(folder: Path, variants: list[str]) -> str:
@@ -222,19 +227,10 @@ def replay_table(folder: Path, variants: list[str]) -> str:
             )
     if not rows:
         return "(no replay)\n"
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+    return markdown_table(header, rows)
 
 
 CLAIMS = "lamol-task"  # the paper's LAMOL: task tokens, γ = 0.2
-
-
-def _mean_std(values: list[float]) -> str:
-    if not values:
-        return "n/a"
-    if len(values) == 1:
-        return f"{values[0]:.1f}"
-    return f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}"
 
 
 def claims_table(stream: str, seeds: list[int], out: Path) -> str:
@@ -282,7 +278,7 @@ def claims_table(stream: str, seeds: list[int], out: Path) -> str:
         (
             "more pseudo-samples help (γ 0 < 0.05 < 0.2)",
             "final ACC γ 0 / 0.05 / 0.2: "
-            + " / ".join(_mean_std(final.get(v, [])) for v in ("lamol-gamma0", "lamol-task-g0.05", CLAIMS)),
+            + " / ".join(mean_std(final.get(v, [])) for v in ("lamol-gamma0", "lamol-task-g0.05", CLAIMS)),
         ),
         ("pseudo-samples are as good as real ones", f"lamol-task − lamol-real = {gap(CLAIMS, 'lamol-real')}"),
         (
@@ -292,11 +288,13 @@ def claims_table(stream: str, seeds: list[int], out: Path) -> str:
             else "n/a",
         ),
     ]
-    lines = ["| variant | final ACC | seeds |", "|---|---|---|"]
-    lines += [f"| {v} | {_mean_std(final[v])} | {n[v]} |" for v in VARIANTS if v in final]
-    lines += ["", "| claim | measured |", "|---|---|"]
-    lines += [f"| {claim} | {measured} |" for claim, measured in rows]
-    return "\n".join(lines) + "\n"
+    variants = [[v, mean_std(final[v]), str(n[v])] for v in VARIANTS if v in final]
+    claims = [[claim, measured] for claim, measured in rows]
+    return (
+        markdown_table(["variant", "final ACC", "seeds"], variants)
+        + "\n"
+        + markdown_table(["claim", "measured"], claims)
+    )
 
 
 def write_tables(
