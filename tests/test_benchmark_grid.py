@@ -169,7 +169,9 @@ def _fake_ctr_run(folder: Path, final: list[float], f1: list[float]) -> None:
     acc = [[0.5, 0.5], [final[0], nan], final]
     mf1 = [[0.5, 0.5], [f1[0], nan], f1]
     (folder / "metrics.json").write_text(
-        json.dumps({"tasks": ["a", "b"], "matrices": {"accuracy": acc, "macro_f1": mf1}, "wall_time_s": 120.0})
+        json.dumps(
+            {"tasks": ["a", "b"], "matrices": {"accuracy": acc, "macro_f1": mf1}, "wall_time_s": 120.0}
+        )
     )
 
 

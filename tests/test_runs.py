@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from lifelong.cli import main
 from lifelong.config import load_config
@@ -277,3 +278,16 @@ def test_epochs_by_task_rejects_unknown_tasks_and_bad_counts(
     assert code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_final_only_multitask_ends_with_the_same_weights_on_a_causal_lm(tmp_path: Path) -> None:
+    from lifelong.runs import open_learner
+
+    sets = ["model.name=tiny-gpt2", "model.max_length=48", "model.max_answer_length=4", "stream.max_train=16",
+            "stream.max_eval=4", "training.epochs=1", "training.bf16=false", "method=multitask", THREE]  # fmt: skip
+    run(load_config(None, sets), out=tmp_path / "every")
+    run(load_config(None, [*sets, "method_args.final_only=true"]), out=tmp_path / "final")
+    every, final = (open_learner(tmp_path / n, with_data=False)[0].method.learner for n in ("every", "final"))
+    a, b = every.state_dict(), final.state_dict()
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
