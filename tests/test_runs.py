@@ -63,11 +63,11 @@ def test_resume_reaches_the_same_metrics(
     original = Session.learn_task
     calls = {"n": 0}
 
-    def killed_on_third(self: Session, task):  # the process dies while training the third task
+    def killed_on_third(self: Session, task, last: bool = True):  # the process dies training the third task
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return original(self, task)
+        return original(self, task, last)
 
     monkeypatch.setattr(Session, "learn_task", killed_on_third)
     with pytest.raises(KeyboardInterrupt):
