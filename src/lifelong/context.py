@@ -37,7 +37,6 @@ class TrainingConfig(OptimConfig):
     score_before: bool = True
     trackers: list[str] = field(default_factory=list)  # tensorboard | wandb (through Accelerate)
 
-
     def epochs_for(self, task: str) -> int:
         return self.epochs_by_task.get(task, self.epochs)
 
