@@ -69,7 +69,6 @@ def measure(epochs: int, args: argparse.Namespace) -> dict[str, Any]:
         "rejected": stats["rejected_by_reason"],
         "train_seconds": round(trained, 1),
         "seconds": round(time.time() - start, 1),
-        "rejected_examples": stats.get("rejected_examples", []),
     }
 
 
