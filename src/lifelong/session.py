@@ -77,12 +77,12 @@ class Session:
             self.method.learner.grow(probe)
         self.probes = probes
 
-    def score_probes(self, stage: int) -> None:
-        """Row ``stage`` of every probe's scores (0 = before any training)."""
+    def score_probes(self, stage: int, skipped: bool = False) -> None:
+        """Row ``stage`` of every probe's scores (0 = before any training); empty for a skipped stage."""
         for probe in self.probes:
             rows = self.probe_scores.setdefault(probe.name, [])
             del rows[stage:]  # a resumed stage is scored again, not appended twice
-            rows.append(evaluate_task(self.method, probe, self.ctx))
+            rows.append({} if skipped else evaluate_task(self.method, probe, self.ctx))
 
     # ---- one task --------------------------------------------------------------------------
     def learn_task(self, task: Task, last: bool = True) -> None:
@@ -129,13 +129,10 @@ class Session:
         self.training.append(
             training_record(task.name, {"loss": math.nan, "updates": 0, "tokens": 0, "seconds": 0.0})
         )
-        for probe in self.probes:
-            rows = self.probe_scores.setdefault(probe.name, [])
-            del rows[t + 1 :]
-            rows.append({})
+        self.score_probes(t + 1, skipped=True)
         if self.ctx.is_main:
             log.info(
-                "stage %d/%s skipped: %s trains at the last stage only", t + 1, task.name, self.method.name
+                "stage %d/%s skipped: %s does not train at this stage", t + 1, task.name, self.method.name
             )
 
     # ---- persistence -----------------------------------------------------------------------
