@@ -71,6 +71,19 @@ def mean_std(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
     return f"{mean:.{digits}f} ± {scale * float(np.std(values, ddof=1)):.{digits}f}"
 
 
+def seeds_in(out: Path, prefix: str, given: list[int]) -> list[int]:
+    """The seeds asked for plus every seed with a ``<prefix>-seed<N>`` folder in ``out``: one invocation's
+    tables cover the whole folder, not only the seeds that invocation ran."""
+    suffixes = (d.name.removeprefix(f"{prefix}-seed") for d in out.glob(f"{prefix}-seed*") if d.is_dir())
+    found = {int(s) for s in suffixes if s.isdigit()}
+    return sorted(set(given) | found)
+
+
+def names_in(folders: list[Path], known: list[str], given: list[str]) -> list[str]:
+    """The ``known`` names, in their order, asked for or finished (``metrics.json``) in one of ``folders``."""
+    return [n for n in known if n in given or any((f / n / "metrics.json").is_file() for f in folders)]
+
+
 def pct(x: float | None) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
 

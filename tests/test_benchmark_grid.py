@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from _grid import RunGrid, is_complete, load_run, write_tables_file  # noqa: E402
+from _grid import RunGrid, is_complete, load_run, names_in, seeds_in, write_tables_file  # noqa: E402
 
 CONFIG = {
     "model": {"name": "tiny-bert", "max_length": 32},
@@ -93,6 +93,21 @@ def test_every_table_script_imports_what_it_uses_from_the_grid(script: Path) -> 
 
     done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-500:]
+
+
+def test_tables_cover_every_seed_and_finished_run_in_the_folder_not_only_the_ones_asked_for(
+    tmp_path: Path,
+) -> None:
+    for name in ("tc-i-seed0/finetune", "tc-i-seed2/lamol-task", "tc-iv-seed5/finetune"):
+        (tmp_path / name).mkdir(parents=True)
+    (tmp_path / "tc-i-seed0/finetune/metrics.json").write_text("{}")
+    (tmp_path / "tc-i-seed7.log").write_text("")  # a file, not a seed's folder
+    assert seeds_in(tmp_path, "tc-i", [1]) == [0, 1, 2]  # tc-iv's seed 5 is another stream's
+    known = ["multitask", "finetune", "lamol-task", "ewc"]
+    folders = [tmp_path / "tc-i-seed0", tmp_path / "tc-i-seed2"]
+    # finetune finished; lamol-task's folder holds no metrics.json yet (running): only if asked for
+    assert names_in(folders, known, ["ewc"]) == ["finetune", "ewc"]
+    assert names_in(folders, known, ["lamol-task", "multitask"]) == ["multitask", "finetune", "lamol-task"]
 
 
 def _fake_lamol_run(

@@ -39,8 +39,10 @@ from _grid import (  # noqa: E402
     markdown_table,
     matrix,
     mean_std,
+    names_in,
     pct,
     report_table,
+    seeds_in,
     write_tables_file,
 )
 
@@ -239,14 +241,23 @@ def write_tables(
         "Paper (BERT-base, full data), ACC ASC / DSC: "
         + ", ".join(f"{m} {a}/{d}" for m, (a, d) in PAPER.items()),
     ]
-    for bench in benches:
-        parts += ["", f"## {bench}", "", "### Verdict (mean over seeds)", "", verdict(bench, seeds, args)]
-        parts += ["### Mean ± std over seeds", "", summary_table(bench, seeds, methods, args, grid)]
+    for bench in benches:  # every seed and method finished in --out, not only this invocation's
+        every_seed = seeds_in(args.out, bench, seeds)
+        every_method = names_in([args.out / f"{bench}-seed{s}" for s in every_seed], METHODS, methods)
+        parts += [
+            "",
+            f"## {bench}",
+            "",
+            "### Verdict (mean over seeds)",
+            "",
+            verdict(bench, every_seed, args),
+        ]
+        parts += ["### Mean ± std over seeds", "", summary_table(bench, every_seed, every_method, args, grid)]
         parts += ["### Per task: final score minus ONE's (adapter_one), mean over seeds", ""]
-        parts += [per_task_transfer_table(bench, seeds, methods, args)]
-        for seed in seeds:
-            parts += [f"### seed {seed}", "", method_table(bench, seed, methods, args, grid)]
-            runs = [args.out / f"{bench}-seed{seed}" / m for m in methods]
+        parts += [per_task_transfer_table(bench, every_seed, every_method, args)]
+        for seed in every_seed:
+            parts += [f"### seed {seed}", "", method_table(bench, seed, every_method, args, grid)]
+            runs = [args.out / f"{bench}-seed{seed}" / m for m in every_method]
             parts += ["lifelong report:", "", report_table(runs)]
     return write_tables_file(args.out, "\n".join(parts), grid)
 

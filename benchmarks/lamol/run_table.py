@@ -38,7 +38,9 @@ from _grid import (  # noqa: E402
     markdown_table,
     matrix,
     mean_std,
+    names_in,
     report_table,
+    seeds_in,
     write_tables_file,
 )
 
@@ -300,25 +302,35 @@ def claims_table(stream: str, seeds: list[int], out: Path) -> str:
 def write_tables(
     streams: list[str], variants: list[str], seeds: list[int], args: argparse.Namespace, grid: RunGrid
 ) -> Path:
+    """Every seed and variant finished in ``args.out`` (and those asked for), not only this invocation's."""
     parts = ["# LAMOL benchmark table", "", "Model smollm2-135m. Scores in %."]
     for stream in streams:
-        parts += ["", f"## {stream}", "", "### The paper's claims", "", claims_table(stream, seeds, args.out)]
-        for seed in seeds:
+        every_seed = seeds_in(args.out, stream, seeds)
+        parts += [
+            "",
+            f"## {stream}",
+            "",
+            "### The paper's claims",
+            "",
+            claims_table(stream, every_seed, args.out),
+        ]
+        for seed in every_seed:
             folder = args.out / f"{stream}-seed{seed}"
-            parts += ["", f"### seed {seed}", "", run_sizes(folder, variants)]
+            names = names_in([folder], list(VARIANTS), variants)
+            parts += ["", f"### seed {seed}", "", run_sizes(folder, names)]
             parts += [
                 "",
                 "#### lifelong report (ACC, BWT, forgetting, FWT, final per task, gap to multitask)",
                 "",
             ]
-            parts += [report_table([folder / v for v in variants], variants)]
+            parts += [report_table([folder / v for v in names], names)]
             parts += [
                 "#### Final score per task, each in its own metric",
                 "",
-                per_task_table(folder, variants),
+                per_task_table(folder, names),
             ]
-            parts += ["#### Replayed samples per stage", "", replay_table(folder, variants)]
-            parts += ["#### Seconds per stage", "", stage_seconds_table(folder, variants)]
+            parts += ["#### Replayed samples per stage", "", replay_table(folder, names)]
+            parts += ["#### Seconds per stage", "", stage_seconds_table(folder, names)]
     return write_tables_file(args.out, "\n".join(parts), grid)
 
 
