@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +159,14 @@ class RunGrid:
         if ok and not self.dry_run:
             self._keep(run_dir, record, config)
         return ok
+
+    def run_all(self, runs: list[tuple[str, dict[str, Any]]], jobs: int = 1) -> list[bool]:
+        """``run`` each (key, config), ``jobs`` at a time: one at a time on a shared CPU, several on a GPU
+        that a small model leaves mostly idle. Each run is its own process; the timings file is locked."""
+        if jobs <= 1:
+            return [self.run(key, config) for key, config in runs]
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            return list(pool.map(lambda item: self.run(*item), runs))
 
     def rescore(self, key: str, settings: list[str], tag: str, run: bool = True) -> dict[str, Any] | None:
         """The finished run ``key`` re-scored with ``lifelong evaluate --set`` (end-task settings, no

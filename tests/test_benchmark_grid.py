@@ -157,13 +157,31 @@ def _ctr_tables():
     return run_tables
 
 
+def test_runs_at_a_time_all_finish_and_each_wall_time_is_kept(tmp_path: Path) -> None:
+    grid = RunGrid(tmp_path / "out", threads=1, keep=False)
+    other = {**CONFIG, "seed": 1}
+    assert grid.run_all([("s0/finetune", CONFIG), ("s1/finetune", other)], jobs=2) == [True, True]
+    assert is_complete(tmp_path / "out" / "s0" / "finetune") and is_complete(
+        tmp_path / "out" / "s1" / "finetune"
+    )
+    timings = json.loads((tmp_path / "out" / "timings.json").read_text())
+    assert set(timings) == {"s0/finetune", "s1/finetune"}  # the locked file lost neither entry
+
+
 def test_the_ctr_paper_protocol_uses_all_data_the_papers_epochs_and_a_final_only_upper_bound() -> None:
     from lifelong.config import RunConfig
     from lifelong.schema import build_dataclass
 
     tables = _ctr_tables()
     ap = __import__("argparse").Namespace(
-        smoke=False, protocol="paper", max_train=None, max_eval=None, epochs=None, tasks=None, data_dir=None
+        smoke=False,
+        protocol="paper",
+        max_train=None,
+        max_eval=None,
+        epochs=None,
+        tasks=None,
+        data_dir=None,
+        model="minilm-l6",
     )
     asc = tables.run_config("asc", "multitask", 1, ap)
     assert asc["stream"]["max_train"] is None and asc["stream"]["max_eval"] is None
@@ -175,6 +193,9 @@ def test_the_ctr_paper_protocol_uses_all_data_the_papers_epochs_and_a_final_only
     assert built.training.epochs_for("semeval14_laptop") == 10 and built.training.epochs_for("router") == 30
     assert tables.run_config("dsc", "hat", 0, ap)["training"]["epochs"] == 1
     assert tables.run_config("asc", "hat", 0, ap)["training"]["lr"] == tables.LR["plugins"]
+    assert asc["model"]["name"] == "minilm-l6"
+    ap.model = "/models/my-minilm"  # a local copy, e.g. on a GPU machine without the preset's package
+    assert tables.run_config("dsc", "ctr", 0, ap)["model"]["name"] == "/models/my-minilm"
 
 
 def _fake_ctr_run(folder: Path, final: list[float], f1: list[float]) -> None:

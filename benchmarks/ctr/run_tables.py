@@ -1,5 +1,6 @@
 """The CTR tables: ctr, hat, adapter_one and separate (ONE), adapter_ncl and finetune (NCL), ewc and multitask
-on the 19 ASC tasks and the 10 DSC domains with minilm-l6, task-incremental, one run at a time.
+on the 19 ASC tasks and the 10 DSC domains with minilm-l6 (or --model), task-incremental, one run at a
+time (``--jobs N``: N at a time, for a GPU that one small run leaves mostly idle).
 
     python benchmarks/ctr/run_tables.py --out runs/ctr-tables --data-dir /work/shared/data   # small subsets
     python benchmarks/ctr/run_tables.py --protocol paper --benchmarks asc --seeds 0 1 2 --out runs/ctr-paper
@@ -72,6 +73,7 @@ PAPER = {"ctr": (89.5, 89.3), "hat": (86.1, 88.0), "adapter_one": (85.8, 87.8), 
 def run_config(bench: str, method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     config = yaml.safe_load((CONFIGS / f"{bench}.yaml").read_text())
     sizes = SMOKE if args.smoke else PAPER_PROTOCOL[bench] if args.protocol == "paper" else SIZES[bench]
+    config["model"]["name"] = args.model
     config["method"] = method
     config["method_args"] = dict(METHOD_ARGS.get(method, {}))
     config["seed"] = seed
@@ -234,7 +236,7 @@ def write_tables(
     parts = [
         "# CTR benchmark tables",
         "",
-        f"Model minilm-l6, task-incremental; sizes {json.dumps(sizes)} (overrides: max_train={args.max_train}, "
+        f"Model {args.model}, task-incremental; sizes {json.dumps(sizes)} (overrides: max_train={args.max_train}, "
         f"max_eval={args.max_eval}, epochs={args.epochs}, tasks={args.tasks}); lr {LR['plugins']} for plugins, "
         f"{LR['full']} for full fine-tuning. Scores in %; transfer = mean final score minus the reference's.",
         "",
@@ -279,15 +281,26 @@ def main() -> None:
     ap.add_argument("--max-eval", type=int, help="test examples per task (overrides the sizes)")
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--tasks", type=int, help="only the first N tasks of the standard order")
+    ap.add_argument(
+        "--model", default="minilm-l6", help="a preset or a local model folder (default minilm-l6)"
+    )
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs at a time (1 on a shared CPU; several on a GPU, which one small run leaves mostly idle)",
+    )
     args = ap.parse_args()
     grid = RunGrid(args.out, args.threads, args.dry_run, args.records, not (args.no_records or args.smoke))
     benches = ["asc"] if args.smoke and args.benchmarks == ["asc", "dsc"] else args.benchmarks
-    if not args.tables_only:
-        for seed in args.seeds:  # one run at a time: the machine is shared
-            for bench in benches:
-                for method in args.methods:
-                    config = run_config(bench, method, seed, args)
-                    grid.run(f"{bench}-seed{seed}/{method}", config)
+    if not args.tables_only:  # seed by seed, so an interrupted grid leaves whole seeds behind
+        runs = [
+            (f"{bench}-seed{seed}/{method}", run_config(bench, method, seed, args))
+            for seed in args.seeds
+            for bench in benches
+            for method in args.methods
+        ]
+        grid.run_all(runs, args.jobs)
     if not args.dry_run:
         print(f"tables: {write_tables(benches, args.seeds, args.methods, args, grid)}")
     grid.exit_if_failed()
