@@ -143,9 +143,13 @@ def test_the_lamol_claims_table_states_each_claim_with_the_mean_over_seeds(tmp_p
     assert "| lamol-task | 75.0 ± 7.1 | 2 |" in text  # (70 + 80) / 2, std of 70 and 80
     assert "| finetune | 50.0 ± 0.0 | 2 |" in text and "| multitask | 77.5 ± 10.6 | 2 |" in text
     assert "multitask-final" not in text
-    assert "lamol-task − finetune = +25.0" in text
-    assert "lamol-task − multitask = -2.5" in text
-    assert "task tokens 80.0 / 75.0" in text and "shared GEN n/a" in text  # mean over seen tasks per stage
+    assert "lamol-task − finetune = +25.0 ± 7.1 (seeds 0, 1)" in text  # paired: 70 − 50 and 80 − 50
+    assert "lamol-task − multitask = -2.5 ± 17.7 (seeds 0, 1)" in text
+    assert "n/a (lamol-gen has not finished)" in text
+    # a variant finished on one seed only is compared on that seed, not against the two-seed mean
+    _fake_lamol_run(tmp_path / "tc-i-seed1" / "lamol-gen", [0.5, 0.5])
+    text = claims_table("tc-i", [0, 1], tmp_path)
+    assert "(seeds 1): task tokens 80.0 / 80.0; shared GEN 80.0 / 50.0" in text  # seen-task means per stage
     assert "min 85 %, stages 95 / 85" in text
     assert claims_table("tc-iv", [0], tmp_path).startswith("(LAMOL with task tokens has not finished)")
 

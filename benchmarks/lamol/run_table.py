@@ -237,35 +237,44 @@ CLAIMS = "lamol-task"  # the paper's LAMOL: task tokens, γ = 0.2
 
 def claims_table(stream: str, seeds: list[int], out: Path) -> str:
     """The paper's claims, each with the measured numbers (final ACC = mean final score over the tasks,
-    each in its own metric; mean ± std over the seeds that finished). A seed's multitask is its
-    every-stage run or, failing that, its final-only run (same final row, per-stage means NaN)."""
-    finished: dict[int, set[str]] = {}
-    curves: dict[str, list[np.ndarray]] = {}
+    each in its own metric). The variant table gives mean ± std over the seeds each variant finished;
+    each claim compares variants on the seeds where all of them finished (paired), so a variant with
+    more seeds never moves a difference by the others' seed noise. A seed's multitask is its every-stage
+    run or, failing that, its final-only run (same final row, per-stage means NaN)."""
+    curves: dict[str, dict[int, np.ndarray]] = {}
     for seed in seeds:
         for variant in VARIANTS:
-            if variant == "multitask-final" and "multitask" in finished.get(seed, ()):
-                continue  # the same final row: one upper bound per seed
+            upper = "multitask" if variant == "multitask-final" else variant
+            if seed in curves.get(upper, {}):
+                continue  # the every-stage multitask came first: one upper bound per seed
             found = own_metric_matrix(out / f"{stream}-seed{seed}" / variant)
             if found is not None:
-                upper = "multitask" if variant == "multitask-final" else variant
-                curves.setdefault(upper, []).append(100 * seen_means(found[1]))
-                finished.setdefault(seed, set()).add(upper)
+                curves.setdefault(upper, {})[seed] = 100 * seen_means(found[1])
     if CLAIMS not in curves:
         return "(LAMOL with task tokens has not finished)\n"
-    final = {v: [float(c[-1]) for c in cs] for v, cs in curves.items()}
-    n = {v: len(cs) for v, cs in curves.items()}
+    final = {v: {s: float(c[-1]) for s, c in cs.items()} for v, cs in curves.items()}
+
+    def common(*variants: str) -> list[int]:
+        return sorted(set.intersection(*(set(final.get(v, {})) for v in variants)))
+
+    def on(paired: list[int]) -> str:
+        return f"seeds {', '.join(map(str, paired))}"
 
     def gap(a: str, b: str) -> str:
-        if a not in final or b not in final:
+        paired = common(a, b)
+        if not paired:
             return "n/a"
-        return f"{np.mean(final[a]) - np.mean(final[b]):+.1f}"
+        diffs = [final[a][s] - final[b][s] for s in paired]
+        spread = f" ± {np.std(diffs, ddof=1):.1f}" if len(diffs) > 1 else ""
+        return f"{np.mean(diffs):+.1f}{spread} ({on(paired)})"
 
-    def by_stage(v: str) -> str:
-        if v not in curves:
-            return "n/a"
-        means = [_nanmean(column) for column in np.array(curves[v]).T]
+    def by_stage(v: str, paired: list[int]) -> str:
+        means = [_nanmean(column) for column in np.array([curves[v][s] for s in paired]).T]
         return " / ".join("n/a" if np.isnan(x) else f"{x:.1f}" for x in means)
 
+    tokens = common(CLAIMS, "lamol-gen")
+    gammas = ("lamol-gamma0", "lamol-task-g0.05", CLAIMS)
+    gamma_seeds = common(*gammas)
     kept = [k for seed in seeds for k in kept_shares(out / f"{stream}-seed{seed}" / CLAIMS)]
     rows = [
         ("far above finetune (target: +10)", f"lamol-task − finetune = {gap(CLAIMS, 'finetune')}"),
@@ -275,12 +284,17 @@ def claims_table(stream: str, seeds: list[int], out: Path) -> str:
         ),
         (
             "task tokens beat a shared GEN as tasks accumulate",
-            f"mean over seen tasks after each stage: task tokens {by_stage(CLAIMS)}; shared GEN {by_stage('lamol-gen')}",
+            f"mean over seen tasks after each stage ({on(tokens)}): task tokens {by_stage(CLAIMS, tokens)}; "
+            f"shared GEN {by_stage('lamol-gen', tokens)}"
+            if tokens
+            else "n/a (lamol-gen has not finished)",
         ),
         (
             "more pseudo-samples help (γ 0 < 0.05 < 0.2)",
-            "final ACC γ 0 / 0.05 / 0.2: "
-            + " / ".join(mean_std(final.get(v, [])) for v in ("lamol-gamma0", "lamol-task-g0.05", CLAIMS)),
+            f"final ACC γ 0 / 0.05 / 0.2 ({on(gamma_seeds)}): "
+            + " / ".join(mean_std([final[v][s] for s in gamma_seeds]) for v in gammas)
+            if gamma_seeds
+            else "n/a (not every γ has finished)",
         ),
         ("pseudo-samples are as good as real ones", f"lamol-task − lamol-real = {gap(CLAIMS, 'lamol-real')}"),
         (
@@ -290,7 +304,7 @@ def claims_table(stream: str, seeds: list[int], out: Path) -> str:
             else "n/a",
         ),
     ]
-    variants = [[v, mean_std(final[v]), str(n[v])] for v in VARIANTS if v in final]
+    variants = [[v, mean_std(list(final[v].values())), str(len(final[v]))] for v in VARIANTS if v in final]
     claims = [[claim, measured] for claim, measured in rows]
     return (
         markdown_table(["variant", "final ACC", "seeds"], variants)
