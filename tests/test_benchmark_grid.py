@@ -228,3 +228,8 @@ def test_the_ctr_summary_gives_mean_and_std_over_seeds_and_transfer_against_one(
     assert "| ctr |" not in text  # never ran
     per_task = tables.per_task_transfer_table("asc", [0, 1], ["hat", "adapter_one"], args)
     assert "| hat | 2 | +5.0 | -10.0 |" in per_task  # task a: (+10, 0) / 2; task b: (0, -20) / 2
+    # the verdict compares on the seeds both methods finished: ctr ran on seed 1 only
+    _fake_ctr_run(tmp_path / "asc-seed1" / "ctr", [0.7, 0.7], [0.7, 0.7])
+    verdict = tables.verdict("asc", [0, 1], args)
+    assert "- CTR >= HAT: 70.0 vs 65.0 (seeds 1)" in verdict  # not against hat's two-seed 75.0
+    assert "- HAT < ONE: 75.0 vs 77.5 (seeds 0, 1)" in verdict

@@ -201,30 +201,32 @@ def per_task_transfer_table(
 
 
 def verdict(bench: str, seeds: list[int], args: argparse.Namespace) -> str:
-    """Plain statements: CTR >= HAT, CTR >= ONE, and whether the mask-based methods forgot anything."""
+    """Plain statements: CTR >= HAT, CTR >= ONE, HAT >= ONE, each on the seeds where both finished
+    (paired), and whether the mask-based methods forgot anything."""
     from lifelong.evaluation.metrics import final_average, forgetting
 
-    def mean_of(method: str, fn) -> float | None:
-        values = [
-            fn(matrix(r, "accuracy"))
+    def per_seed(method: str, fn) -> dict[int, float]:
+        return {
+            s: fn(matrix(r, "accuracy"))
             for s in seeds
             if (r := load_run(args.out / f"{bench}-seed{s}" / method))
-        ]
-        return float(np.mean(values)) if values else None
+        }
 
-    acc = {m: mean_of(m, final_average) for m in ("ctr", "hat", "adapter_one")}
-    forg = {m: mean_of(m, forgetting) for m in ("ctr", "hat")}
+    acc = {m: per_seed(m, final_average) for m in ("ctr", "hat", "adapter_one")}
     out = []
-    if acc["ctr"] is not None and acc["hat"] is not None:
-        out.append(
-            f"- CTR {'>=' if acc['ctr'] >= acc['hat'] else '<'} HAT: {pct(acc['ctr'])} vs {pct(acc['hat'])}"
-        )
-    if acc["ctr"] is not None and acc["adapter_one"] is not None:
-        out.append(
-            f"- CTR {'>=' if acc['ctr'] >= acc['adapter_one'] else '<'} ONE: {pct(acc['ctr'])} vs {pct(acc['adapter_one'])}"
-        )
-    for m, f in forg.items():
-        if f is not None:
+    for a, b in (("ctr", "hat"), ("ctr", "adapter_one"), ("hat", "adapter_one")):
+        paired = sorted(set(acc[a]) & set(acc[b]))
+        if paired:
+            mean_a = float(np.mean([acc[a][s] for s in paired]))
+            mean_b = float(np.mean([acc[b][s] for s in paired]))
+            name = {"adapter_one": "ONE"}.get
+            out.append(
+                f"- {name(a, a).upper()} {'>=' if mean_a >= mean_b else '<'} {name(b, b).upper()}: "
+                f"{pct(mean_a)} vs {pct(mean_b)} (seeds {', '.join(map(str, paired))})"
+            )
+    for m in ("ctr", "hat"):
+        if forg := list(per_seed(m, forgetting).values()):
+            f = float(np.mean(forg))
             out.append(f"- {m} forgetting: {pct(f)} ({'nothing forgotten' if f == 0 else 'FORGOT'})")
     return "\n".join(out) + "\n" if out else "(not enough finished runs)\n"
 
