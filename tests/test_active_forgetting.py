@@ -10,6 +10,8 @@ import argparse
 import dataclasses
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -318,6 +320,16 @@ def test_assembly_refuses_embeddings_of_another_body(task_model, language_model,
 
 
 # ---------------------------------------------------------------- bad input and the CLI
+
+
+def test_the_command_line_is_built_without_importing_torch() -> None:
+    """``lifelong --help`` must answer at once: the subcommands import their stages only when run."""
+    code = (
+        "import sys; from lifelong.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'transformers', 'sklearn') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def _cli(argv: list[str]) -> int:

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lifelong import schema
-from lifelong.pretraining.assembly import assemble_and_evaluate
-from lifelong.pretraining.language import LanguageAdaptConfig, adapt_language
-from lifelong.pretraining.mlm import PretrainConfig, pretrain
-from lifelong.pretraining.pipeline import LANGUAGES, ZERO_SHOT_TASKS, PipelineConfig, run_pipeline
-from lifelong.pretraining.task import TaskAdaptConfig, adapt_task
-from lifelong.pretraining.warm_head import WarmHeadConfig, warm_head
+from lifelong.pretraining.targets import LANGUAGES, ZERO_SHOT_TASKS
+
+if TYPE_CHECKING:
+    from lifelong.pretraining.language import LanguageAdaptConfig
+    from lifelong.pretraining.mlm import PretrainConfig
+    from lifelong.pretraining.pipeline import PipelineConfig
+    from lifelong.pretraining.task import TaskAdaptConfig
+    from lifelong.pretraining.warm_head import WarmHeadConfig
+
+# The stages import torch and transformers: each command imports its own when it runs, so that
+# ``lifelong --help`` and the other commands' start-up do not pay for them.
 
 # ---------------------------------------------------------------- commands (configs in, JSON out)
 
@@ -30,6 +35,8 @@ def _print(data: Any) -> None:
 
 
 def cmd_pretrain(cfg: PretrainConfig) -> int:
+    from lifelong.pretraining.mlm import pretrain
+
     result = pretrain(cfg)
     _print(
         {
@@ -44,6 +51,8 @@ def cmd_pretrain(cfg: PretrainConfig) -> int:
 
 
 def cmd_adapt_language(cfg: LanguageAdaptConfig) -> int:
+    from lifelong.pretraining.language import adapt_language
+
     result = adapt_language(cfg)
     _print(
         {
@@ -57,22 +66,30 @@ def cmd_adapt_language(cfg: LanguageAdaptConfig) -> int:
 
 
 def cmd_adapt_task(cfg: TaskAdaptConfig) -> int:
+    from lifelong.pretraining.task import adapt_task
+
     result = adapt_task(cfg)
     _print({"out": result.out, "steps": result.steps, "final_loss": result.losses[-1][1], "dev": result.dev})
     return 0
 
 
 def cmd_assemble_eval(body: str, language: str, test: str, bf16: bool = True) -> int:
+    from lifelong.pretraining.assembly import assemble_and_evaluate
+
     _print(assemble_and_evaluate(body, language, test, bf16=bf16))
     return 0
 
 
 def cmd_warm_head(cfg: WarmHeadConfig) -> int:
+    from lifelong.pretraining.warm_head import warm_head
+
     _print(warm_head(cfg))
     return 0
 
 
 def cmd_pipeline(cfg: PipelineConfig) -> int:
+    from lifelong.pretraining.pipeline import run_pipeline
+
     results = run_pipeline(cfg)
     _print({"out": cfg.out, "scores": results["scores"]})
     return 0
@@ -103,11 +120,15 @@ def _reset_every(raw: str) -> int | None:
 
 
 def _pretrain_from_args(ns: argparse.Namespace) -> int:
+    from lifelong.pretraining.mlm import PretrainConfig
+
     base = _given(corpus=ns.corpus, out=ns.out, resume=ns.resume, steps=ns.steps, reset_every=ns.reset_every)
     return cmd_pretrain(schema.load(PretrainConfig, overrides=ns.set, base=base))
 
 
 def _language_from_args(ns: argparse.Namespace) -> int:
+    from lifelong.pretraining.language import LanguageAdaptConfig
+
     base = _given(
         model=ns.model,
         corpus=ns.corpus,
@@ -122,6 +143,8 @@ def _language_from_args(ns: argparse.Namespace) -> int:
 
 
 def _task_from_args(ns: argparse.Namespace) -> int:
+    from lifelong.pretraining.task import TaskAdaptConfig
+
     base = _given(model=ns.model, train=ns.train, out=ns.out, dev=ns.dev)
     return cmd_adapt_task(schema.load(TaskAdaptConfig, overrides=ns.set, base=base))
 
@@ -131,11 +154,15 @@ def _assemble_from_args(ns: argparse.Namespace) -> int:
 
 
 def _warm_head_from_args(ns: argparse.Namespace) -> int:
+    from lifelong.pretraining.warm_head import WarmHeadConfig
+
     base = _given(model=ns.model, corpus=ns.corpus, out=ns.out, steps=ns.steps)
     return cmd_warm_head(schema.load(WarmHeadConfig, overrides=ns.set, base=base))
 
 
 def _pipeline_from_args(ns: argparse.Namespace) -> int:
+    from lifelong.pretraining.pipeline import PipelineConfig
+
     base = _given(
         out=ns.out,
         data=ns.data,

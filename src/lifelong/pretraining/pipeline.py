@@ -39,28 +39,9 @@ from lifelong.pretraining.models import (
     read_meta,
 )
 from lifelong.pretraining.report import ENGLISH_CONTROL, plot_curves, results_table
+from lifelong.pretraining.targets import LANGUAGES, ZERO_SHOT_TASKS, ZeroShotTask
 from lifelong.pretraining.task import TaskAdaptConfig, adapt_task
 from lifelong.schema import NON_NEGATIVE
-
-LANGUAGES = ("de", "es", "fr", "ru", "zh", "ar", "hi", "sw")
-
-
-@dataclass(frozen=True)
-class ZeroShotTask:
-    """Where a cross-lingual task's files sit: ``multilingual/<folder>/<lang>/<file>`` (row ranges allowed)."""
-
-    folder: str
-    train: str  # English rows that task adaptation trains on
-    test: str  # every language's test rows (English included)
-    dev: str | None = None  # English rows scored after task adaptation, if present
-
-
-ZERO_SHOT_TASKS = {
-    "sib200": ZeroShotTask("sib200", "train.jsonl", "test.jsonl", "dev.jsonl"),
-    # The shared data has XNLI dev splits only; they are row-by-row translations of one another, so
-    # English rows 0..1244 train and every language is tested on rows 1245.. (415 per label in each).
-    "xnli": ZeroShotTask("xnli", "dev.jsonl[:1245]", "dev.jsonl[1245:]"),
-}
 
 
 @dataclass
