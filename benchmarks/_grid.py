@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,21 @@ def copy_record(source: Path, target: Path) -> None:
         shutil.copyfile(f, target / f.name)
 
 
+def first_task_groups(configs: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """The names of ``configs`` that agree on everything their first task reads, in groups of two or
+    more: they can share it (``RunGrid.shared_start``). What a method's first task never reads is marked
+    in its config dataclass (:class:`lifelong.schema.UnusedBefore`)."""
+    from lifelong.methods import METHODS
+    from lifelong.schema import unused_before
+
+    groups: dict[str, list[str]] = {}
+    for name, config in configs.items():
+        marks = unused_before(METHODS.get(config["method"]).config_class)
+        args = {k: v for k, v in (config.get("method_args") or {}).items() if marks.get(k, 1) <= 1}
+        groups.setdefault(json.dumps({**config, "method_args": args}, sort_keys=True), []).append(name)
+    return [names for names in groups.values() if len(names) > 1]
+
+
 def portable(config: dict[str, Any]) -> dict[str, Any]:
     """The config without the machine's data folder, for comparing records made elsewhere."""
     return {k: v for k, v in config.items() if k != "data_dir"}
@@ -137,8 +153,9 @@ class RunGrid:
         path = self.out / "timings.json"
         return json.loads(path.read_text()) if path.is_file() else {}
 
-    def run(self, key: str, config: dict[str, Any]) -> bool:
-        """Run ``config`` into ``<out>/<key>`` unless it is complete; True when it ended well."""
+    def run(self, key: str, config: dict[str, Any], fork: Path | None = None) -> bool:
+        """Run ``config`` into ``<out>/<key>`` unless it is complete; True when it ended well.
+        ``fork``: a started run to begin from (``lifelong run --fork``) when this one has not begun."""
         run_dir = self.out / key
         record = self.records / key if self.records else None
         if record and not is_complete(run_dir) and is_complete(record) and same_input(record, config):
@@ -149,16 +166,40 @@ class RunGrid:
             print(f"[skip] {key}: complete", flush=True)
             self._keep(run_dir, record, config)
             return True
-        config_path = self.out / f"{key}.yaml"
-        config_path.parent.mkdir(parents=True, exist_ok=True)
-        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-        cmd = [sys.executable, "-m", "lifelong", "run", str(config_path), "--out", str(run_dir)]
-        if (run_dir / "config.yaml").is_file():
-            cmd.append("--resume")
-        ok = self._execute(key, cmd, config_path.with_suffix(".log"))
+        ok = self._launch(key, config, begin=["--fork", str(fork)] if fork is not None else [])
         if ok and not self.dry_run:
             self._keep(run_dir, record, config)
         return ok
+
+    def pending(self, key: str, config: dict[str, Any]) -> bool:
+        """Whether ``run`` would start ``key`` from nothing (not complete, no record, not begun)."""
+        run_dir, record = self.out / key, self.records / key if self.records else None
+        restorable = record is not None and is_complete(record) and same_input(record, config)
+        return not (is_complete(run_dir) or restorable or (run_dir / "config.yaml").is_file())
+
+    def shared_start(self, key: str, config: dict[str, Any], tasks: int) -> Path | None:
+        """``config``'s first ``tasks`` tasks alone (``lifelong run --stop-after``) into ``<out>/<key>``:
+        the start that runs differing only in settings those tasks never read fork from. Its folder, or
+        None when it failed (the runs then start from nothing). Never recorded: it is not a result."""
+        run_dir = self.out / key
+        if status(run_dir) == "stopped":
+            print(f"[skip] {key}: started", flush=True)
+            return run_dir
+        ok = self._launch(key, config, always=["--stop-after", str(tasks)])
+        return run_dir if ok and (self.dry_run or status(run_dir) == "stopped") else None
+
+    def _launch(
+        self, key: str, config: dict[str, Any], begin: Sequence[str] = (), always: Sequence[str] = ()
+    ) -> bool:
+        """``lifelong run`` of ``config`` into ``<out>/<key>`` with ``always``, and with ``begin`` when
+        the run has not begun (else ``--resume``)."""
+        run_dir = self.out / key
+        config_path = self.out / f"{key}.yaml"
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        cmd = [sys.executable, "-m", "lifelong", "run", str(config_path), "--out", str(run_dir), *always]
+        cmd += ["--resume"] if (run_dir / "config.yaml").is_file() else list(begin)
+        return self._execute(key, cmd, config_path.with_suffix(".log"))
 
     def run_all(self, runs: list[tuple[str, dict[str, Any]]], jobs: int = 1) -> list[bool]:
         """``run`` each (key, config), ``jobs`` at a time: one at a time on a shared CPU, several on a GPU

@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from _grid import RunGrid, is_complete, load_run, names_in, seeds_in, write_tables_file  # noqa: E402
+from _grid import (  # noqa: E402
+    RunGrid,
+    first_task_groups,
+    is_complete,
+    load_run,
+    names_in,
+    seeds_in,
+    status,
+    write_tables_file,
+)
 
 CONFIG = {
     "model": {"name": "tiny-bert", "max_length": 32},
@@ -233,3 +242,35 @@ def test_the_ctr_summary_gives_mean_and_std_over_seeds_and_transfer_against_one(
     verdict = tables.verdict("asc", [0, 1], args)
     assert "- CTR >= HAT: 70.0 vs 65.0 (seeds 1)" in verdict  # not against hat's two-seed 75.0
     assert "- HAT < ONE: 75.0 vs 77.5 (seeds 0, 1)" in verdict
+
+
+TINY_LAMOL = {
+    "model": {"name": "tiny-gpt2", "max_length": 64, "max_answer_length": 6},
+    "method": "lamol",
+    "method_args": {"max_gen_length": 12, "gamma": 0.2},
+    "stream": {"max_train": 16, "max_eval": 8, "max_dev": 8, "tasks": ["topic", "sentiment"]},
+    "training": {"epochs": 1, "batch_size": 8, "bf16": False},
+}
+
+
+def test_lamol_variants_that_differ_in_replay_settings_share_their_first_task(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "lamol"))
+    import run_table  # noqa: E402
+
+    args = __import__("argparse").Namespace(
+        smoke=True, max_train=None, max_eval=None, epochs=None, data_dir=None
+    )
+    configs = {v: run_table.run_config("tc-i", v, 0, args) for v in run_table.VARIANTS}
+    # task tokens with γ 0.2 / 0.05 / 0 and real samples learn the first task alike; a shared GEN does not
+    assert first_task_groups(configs) == [["lamol-task", "lamol-task-g0.05", "lamol-gamma0", "lamol-real"]]
+
+    grid = RunGrid(tmp_path / "out", threads=1, keep=False)
+    start = grid.shared_start("s0/_first-task", TINY_LAMOL, 1)
+    assert start is not None and status(start) == "stopped"
+    other = {**TINY_LAMOL, "method_args": {**TINY_LAMOL["method_args"], "gamma": 0.5}}
+    assert grid.pending("s0/g05", other)
+    assert grid.run("s0/g05", other, fork=start)
+    assert is_complete(tmp_path / "out" / "s0" / "g05")
+    assert json.loads((tmp_path / "out" / "s0" / "g05" / "fork.json").read_text())["after_tasks"] == 1
+    assert not grid.pending("s0/g05", other)
+    assert grid.shared_start("s0/_first-task", TINY_LAMOL, 1) == start  # already there: not rerun

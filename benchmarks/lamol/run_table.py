@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from _grid import (  # noqa: E402
     RunGrid,
+    first_task_groups,
     grid_arguments,
     load_run,
     markdown_table,
@@ -348,6 +349,23 @@ def write_tables(
     return write_tables_file(args.out, "\n".join(parts), grid)
 
 
+def run_stream(stream: str, seed: int, args: argparse.Namespace, grid: RunGrid) -> None:
+    """Every variant on one stream and seed. Variants that differ only in replay settings (the LAMOL
+    variants with task tokens: γ 0.2, 0.05, 0, real samples) learn the first task identically: it is
+    learned once (``_first-task-<variant>``) and the runs that have not begun fork from it."""
+    configs = {v: run_config(stream, v, seed, args) for v in args.variants}
+    fork_from: dict[str, Path | None] = {}
+    for group in first_task_groups(configs):
+        waiting = [v for v in group if grid.pending(run_key(stream, seed, v), configs[v])]
+        if len(waiting) > 1:
+            start = grid.shared_start(
+                run_key(stream, seed, f"_first-task-{waiting[0]}"), configs[waiting[0]], 1
+            )
+            fork_from.update(dict.fromkeys(waiting, start))
+    for variant, config in configs.items():
+        grid.run(run_key(stream, seed, variant), config, fork=fork_from.get(variant))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     grid_arguments(ap, "runs/lamol-table")
@@ -368,8 +386,7 @@ def main() -> None:
     if not args.tables_only:
         for seed in args.seeds:  # one run at a time: the machine is shared
             for stream in args.streams:
-                for variant in args.variants:
-                    grid.run(run_key(stream, seed, variant), run_config(stream, variant, seed, args))
+                run_stream(stream, seed, args, grid)
     if not args.dry_run:
         print(f"tables: {write_tables(args.streams, args.variants, args.seeds, args, grid)}")
     grid.exit_if_failed()

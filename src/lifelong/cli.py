@@ -30,8 +30,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config.data_dir = args.data_dir
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("runs") / f"{config.method}-{config.model.name}-{stamp}"
-    metrics = run(config, out=out, resume=args.resume, allow_changes=check_allowed_changes(args.allow_change))
+    metrics = run(
+        config,
+        out=out,
+        resume=args.resume,
+        allow_changes=check_allowed_changes(args.allow_change),
+        fork=args.fork,
+        stop_after=args.stop_after,
+    )
     if not metrics:  # a non-main process under torchrun: the main one reports
+        return 0
+    if "stopped_after" in metrics:
+        print(f"stopped after {metrics['stopped_after']} tasks: {out} (continue it with --resume or --fork)")
         return 0
     print("  ".join(f"{name} {_number(metrics[key], spec)}" for name, key, spec in HEADLINE))
     print(f"report: {out / 'report.md'}")
@@ -189,6 +199,16 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {raw!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lifelong", description="Continual learning of language models.")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -206,6 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY",
         help="with --resume: let a setting that cannot change results differ (e.g. training.eval_batch_size)",
+    )
+    p.add_argument(
+        "--fork",
+        metavar="RUN",
+        help="start --out from RUN's checkpoint: the same config except settings its tasks never read "
+        "(e.g. LAMOL's replay settings after the first task)",
+    )
+    p.add_argument(
+        "--stop-after", type=_positive, metavar="K", help="stop after K tasks (resumable; a start to --fork)"
     )
     p.set_defaults(func=_cmd_run)
 

@@ -67,11 +67,16 @@ def _extends(saved: Any, given: Any) -> bool:
 
 
 def check_resume_config(
-    run_dir: Path, saved: dict[str, Any], config: dict[str, Any], allow: frozenset[str] = frozenset()
+    run_dir: Path,
+    saved: dict[str, Any],
+    config: dict[str, Any],
+    allow: frozenset[str] = frozenset(),
+    flag: str = "--resume",
 ) -> bool:
     """A resume continues the run that was started: any other setting would train the rest of it
     differently while ``config.yaml`` still shows the old one. The one change allowed without asking
-    is more tasks at the end of ``stream.tasks`` (the stream goes on); returns whether it did."""
+    is more tasks at the end of ``stream.tasks`` (the stream goes on); returns whether it did.
+    ``flag`` names the command-line option in the error (a fork is checked the same way)."""
     changes = config_changes(saved, config)
     extended = "stream.tasks" in changes and _extends(*changes["stream.tasks"])
     refused = {k: v for k, v in changes.items() if k not in allow and not (k == "stream.tasks" and extended)}
@@ -81,8 +86,16 @@ def check_resume_config(
     neutral = sorted(set(refused) & RESULT_NEUTRAL)
     hint = f" ({', '.join(neutral)} cannot change results: allow with --allow-change KEY)" if neutral else ""
     raise LifelongError(
-        f"--resume: the config differs from the one {run_dir} was started with{hint}:\n" + "\n".join(lines)
+        f"{flag}: the config differs from the one {run_dir} was started with{hint}:\n" + "\n".join(lines)
     )
+
+
+def copy_run_folder(source: Path, run_dir: Path) -> None:
+    """``source``'s files into the new, empty ``run_dir`` (the main process only; the others wait)."""
+    state = PartialState(cpu=cpu_only())
+    if state.is_main_process:
+        shutil.copytree(source, run_dir, dirs_exist_ok=True)
+    state.wait_for_everyone()
 
 
 def check_allowed_changes(keys: list[str]) -> frozenset[str]:

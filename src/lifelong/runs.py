@@ -24,17 +24,20 @@ from lifelong.errors import ConfigError, LifelongError
 from lifelong.evaluation.matrices import ScoreMatrices
 from lifelong.evaluation.metrics import summarize
 from lifelong.io import write_json, write_yaml
+from lifelong.methods.base import METHODS
 from lifelong.run_folder import (
     CONFIG,
     check_resume_config,
     check_run_dir,
     commit,
+    config_changes,
+    copy_run_folder,
     create_run_dir,
     discard,
     work_copy,
     write_status,
 )
-from lifelong.schema import check, read_mapping
+from lifelong.schema import check, read_mapping, unused_before
 from lifelong.session import Session, environment, open_session, primary_matrices
 from lifelong.training.checkpoint import load_weights, read_progress
 from lifelong.training.evaluate import evaluate_task
@@ -71,21 +74,57 @@ def _check_task_keys(config: RunConfig, stream: Stream) -> None:
             )
 
 
+def check_fork(source: Path, run_dir: Path, config: RunConfig) -> tuple[frozenset[str], dict[str, Any], bool]:
+    """Whether ``config`` may continue from ``source``'s checkpoint in the new folder ``run_dir``: the
+    same config except for method settings that the tasks ``source`` has learned never read
+    (:class:`lifelong.schema.UnusedBefore`), and more tasks at the end of the stream. Returns those
+    settings' keys, what the fork records (``fork.json``) and whether the stream is extended."""
+    check_run_dir(run_dir, resume=False)
+    progress = read_progress(source) if (source / CONFIG).is_file() else None
+    if progress is None:
+        raise LifelongError(
+            f"--fork: {source} is not a run folder with a checkpoint (run it, or --stop-after K)"
+        )
+    learned = len(progress["tasks"])
+    marks = unused_before(METHODS.get(config.method).config_class)
+    allowed = frozenset(f"method_args.{k}" for k, task in marks.items() if task > learned)
+    saved = load_config(source / CONFIG).to_dict()
+    extended = check_resume_config(source, saved, config.to_dict(), allowed, flag="--fork")
+    changed = {k: list(v) for k, v in config_changes(saved, config.to_dict()).items()}
+    return allowed, {"from": str(source), "after_tasks": learned, "changed": changed}, extended
+
+
 def run(
     config: RunConfig,
     out: str | Path | None = None,
     resume: bool = False,
     allow_changes: frozenset[str] = frozenset(),
+    fork: str | Path | None = None,
+    stop_after: int | None = None,
 ) -> dict[str, Any]:
     """Train ``config.method`` on the stream, evaluate after every task, write the run folder.
 
     The folder is created only after the config, the data and the model have all been checked; a
-    resume refuses a config that differs from the run's own (``allow_changes``: result-neutral keys)."""
+    resume refuses a config that differs from the run's own (``allow_changes``: result-neutral keys).
+    ``fork``: start the new folder ``out`` from another run's checkpoint -- its tasks so far, scores and
+    stage files -- when the configs differ only in settings those tasks never read (e.g. LAMOL's replay
+    settings after the first task); the result is what an unforked run gives, since every task's
+    randomness is seeded by its index. ``stop_after``: stop, resumably, after that many tasks (status
+    ``stopped``), e.g. to make the shared start of several runs."""
     start = time.time()
     check(config)
     run_dir = Path(out) if out else None
     extended = False
-    if run_dir:
+    forked = None
+    if (fork or stop_after) and not run_dir:
+        raise LifelongError("--fork and --stop-after need a run folder (--out)")
+    if fork and resume:
+        raise LifelongError("--fork starts a new run folder from another run; it does not go with --resume")
+    if run_dir and fork:
+        fork_allowed, forked, extended = check_fork(Path(fork), run_dir, config)
+        allow_changes = allow_changes | fork_allowed
+        resume = True  # once copied, the fork is resumed like any stopped run
+    elif run_dir:
         check_run_dir(run_dir, resume)
         if resume:
             saved = load_config(run_dir / CONFIG).to_dict()
@@ -99,6 +138,10 @@ def run(
     done = 0
     if run_dir:
         create_run_dir(run_dir)
+    if run_dir and forked:
+        copy_run_folder(Path(fork), run_dir)
+        if session.ctx.is_main:
+            write_json(run_dir / "fork.json", forked)
     if resume and run_dir and (progress := read_progress(run_dir)):
         saved = [t["name"] for t in progress["tasks"]]
         expected = [t.name for t in trained[: len(saved)]]
@@ -131,7 +174,8 @@ def run(
     if done == 0:
         _before_any_training(session, trained)
         session.score_probes(0)
-    for i, task in enumerate(trained[done:], start=done):
+    end = len(trained) if stop_after is None else min(stop_after, len(trained))
+    for i, task in enumerate(trained[done:end], start=done):
         session.learn_task(task, last=i == len(trained) - 1)
         if run_dir:
             session.checkpoint(run_dir)
@@ -143,6 +187,10 @@ def run(
                     total_tasks=len(trained),
                 )
     session.ctx.accelerator.end_training()
+    if run_dir and end < len(trained):
+        if session.ctx.is_main:
+            write_status(run_dir, "stopped", completed_tasks=end, total_tasks=len(trained))
+        return {"stopped_after": end}
     if run_dir:
         return session.write_results(run_dir, "complete") or {}
     primary, matrices = primary_matrices(session.scores, trained)

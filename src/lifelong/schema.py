@@ -65,6 +65,31 @@ AT_LEAST_1 = Range(ge=1)
 FRACTION = Range(ge=0, le=1)
 
 
+@dataclasses.dataclass(frozen=True)
+class UnusedBefore:
+    """Marks a method setting that training never reads before task ``task`` (1-based), attached as
+    ``Annotated[float, UnusedBefore(2)]``: replay settings, say, since there is nothing to replay
+    during the first task. Runs that differ only in such settings share their first ``task - 1``
+    tasks, so one can be forked from another's checkpoint after them (``lifelong run --fork``)."""
+
+    task: int
+
+
+REPLAY_SETTING = UnusedBefore(2)
+
+
+def unused_before(cls: type) -> dict[str, int]:
+    """The fields of dataclass ``cls`` marked :class:`UnusedBefore`: name -> the first task that reads it."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    marks = {}
+    for f in dataclasses.fields(cls):
+        hint = hints.get(f.name)
+        for meta in typing.get_args(hint)[1:] if typing.get_origin(hint) is typing.Annotated else ():
+            if isinstance(meta, UnusedBefore):
+                marks[f.name] = meta.task
+    return marks
+
+
 def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 

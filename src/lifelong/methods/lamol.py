@@ -47,7 +47,7 @@ from lifelong.methods.pseudo_samples import (
 )
 from lifelong.models.base import Row
 from lifelong.models.text2text import CausalTextToText
-from lifelong.schema import AT_LEAST_1, NON_NEGATIVE, POSITIVE
+from lifelong.schema import AT_LEAST_1, NON_NEGATIVE, POSITIVE, REPLAY_SETTING
 
 log = logging.getLogger("lifelong")
 CACHE_FORMAT = 1  # bump when the meaning of cached ids changes
@@ -55,26 +55,35 @@ CACHE_FORMAT = 1  # bump when the meaning of cached ids changes
 
 @dataclass
 class LamolConfig(MethodConfig):
+    """The replay and generation settings (``REPLAY_SETTING``) are not read during the first task, which
+    has nothing to replay: variants that differ only in them can share it (``lifelong run --fork``)."""
+
     lm_weight: Annotated[float, NON_NEGATIVE] = 0.25  # λ, the weight of the LM loss
-    gamma: Annotated[float, NON_NEGATIVE] = (
+    gamma: Annotated[float, NON_NEGATIVE, REPLAY_SETTING] = (
         0.2  # replayed samples per example of the new task (the paper also uses 0.05)
     )
     task_tokens: bool = True  # one GEN token per task, an equal replay share per old task
-    real_samples: bool = False  # LAMOL_real: the same number of real old examples instead
-    top_k: Annotated[int, AT_LEAST_1] = 20
-    temperature: Annotated[float, POSITIVE] = 1.0
+    real_samples: Annotated[bool, REPLAY_SETTING] = False  # LAMOL_real: as many real old examples instead
+    top_k: Annotated[int, AT_LEAST_1, REPLAY_SETTING] = 20
+    temperature: Annotated[float, POSITIVE, REPLAY_SETTING] = 1.0
     # tokens generated after GEN; default twice the training length (model.max_length). The paper
     # generates up to the length its rows were trained at (GPT-2's 1024-token context); a longer sample is
     # kept with the start of its context cut. Up to the model's whole context, one sample that never
     # ends holds its batch for a thousand steps (smollm2: 11 tokens/s instead of 136).
-    max_gen_length: Annotated[int, AT_LEAST_1] | None = None
-    gen_batch_size: Annotated[int, AT_LEAST_1] = 32
+    max_gen_length: Annotated[int | None, AT_LEAST_1, REPLAY_SETTING] = None
+    gen_batch_size: Annotated[int, AT_LEAST_1, REPLAY_SETTING] = 32
     # stricter than the paper (which keeps every sample with one ANS): any of no_eos, special_token,
     # empty_answer also rejects; every stage's stats count them either way
-    strict: list[str] = field(default_factory=list)
-    cache: bool = True  # keep generated ids under a key of everything that produced them
-    cache_dir: str | None = None  # where the cache lives; default the run's stage folder
-    show_examples: Annotated[int, NON_NEGATIVE] = 5  # decoded samples kept in each stage's stats
+    strict: Annotated[list[str], REPLAY_SETTING] = field(default_factory=list)
+    cache: Annotated[bool, REPLAY_SETTING] = (
+        True  # keep generated ids under a key of everything that produced them
+    )
+    cache_dir: Annotated[str | None, REPLAY_SETTING] = (
+        None  # where the cache lives; default the run's stage folder
+    )
+    show_examples: Annotated[int, NON_NEGATIVE, REPLAY_SETTING] = (
+        5  # decoded samples kept in each stage's stats
+    )
 
 
 @register_method("lamol")
