@@ -350,20 +350,27 @@ def write_tables(
 
 
 def run_stream(stream: str, seed: int, args: argparse.Namespace, grid: RunGrid) -> None:
-    """Every variant on one stream and seed. Variants that differ only in replay settings (the LAMOL
-    variants with task tokens: γ 0.2, 0.05, 0, real samples) learn the first task identically: it is
-    learned once (``_first-task-<variant>``) and the runs that have not begun fork from it."""
+    """Every variant on one stream and seed, in order. Variants that differ only in replay settings (the
+    LAMOL variants with task tokens: γ 0.2, 0.05, 0, real samples) learn the first task identically: when
+    two or more of them have not begun, it is learned once (``_first-task-<variant>``), just before the
+    first of them runs, and they fork from it."""
     configs = {v: run_config(stream, v, seed, args) for v in args.variants}
-    fork_from: dict[str, Path | None] = {}
+    shares: dict[str, list[str]] = {}  # variant -> the variants that will fork from one start with it
     for group in first_task_groups(configs):
         waiting = [v for v in group if grid.pending(run_key(stream, seed, v), configs[v])]
         if len(waiting) > 1:
-            start = grid.shared_start(
-                run_key(stream, seed, f"_first-task-{waiting[0]}"), configs[waiting[0]], 1
-            )
-            fork_from.update(dict.fromkeys(waiting, start))
+            shares.update(dict.fromkeys(waiting, waiting))
+    starts: dict[str, Path | None] = {}
     for variant, config in configs.items():
-        grid.run(run_key(stream, seed, variant), config, fork=fork_from.get(variant))
+        fork = None
+        if variant in shares:
+            first = shares[variant][0]
+            if first not in starts:
+                starts[first] = grid.shared_start(
+                    run_key(stream, seed, f"_first-task-{first}"), configs[first], 1
+                )
+            fork = starts[first]
+        grid.run(run_key(stream, seed, variant), config, fork=fork)
 
 
 def main() -> None:
