@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from lifelong.config import load_config
-from lifelong.errors import LifelongError
-from lifelong.run_folder import read_status
+from lifelong.run_folder import copy_run_folder, read_status
 from lifelong.runs import run
 
 TINY_LAMOL = [
@@ -48,12 +45,14 @@ def test_a_fork_after_the_first_task_equals_the_unforked_run(tmp_path: Path) -> 
     assert read_status(tmp_path / "start") == "stopped"  # the start is left as it was
 
 
-def test_a_fork_refuses_a_setting_its_tasks_did_read(tmp_path: Path) -> None:
-    run(_config(), out=tmp_path / "start", stop_after=1)
-    with pytest.raises(LifelongError, match="(?s)--fork: .*method_args.lm_weight"):
-        run(_config("method_args.lm_weight=0.5"), out=tmp_path / "lm", fork=tmp_path / "start")
-    assert not (tmp_path / "lm").exists()  # refused before any folder
-    with pytest.raises(LifelongError, match="not a run folder with a checkpoint"):
-        run(_config(), out=tmp_path / "x", fork=tmp_path / "nothing")
-    with pytest.raises(LifelongError, match="does not go with --resume"):
-        run(_config(), out=tmp_path / "y", fork=tmp_path / "start", resume=True)
+def test_the_copy_a_fork_starts_from_never_passes_for_a_finished_run(tmp_path: Path) -> None:
+    """A fork killed before it writes its own status must not look finished: the copy of a finished
+    run leaves its status and results behind."""
+    run(_config(), out=tmp_path / "done")
+    (tmp_path / "copy").mkdir()
+    copy_run_folder(tmp_path / "done", tmp_path / "copy")
+    assert (tmp_path / "copy" / "checkpoint").is_dir() and (tmp_path / "copy" / "config.yaml").is_file()
+    assert read_status(tmp_path / "copy") is None
+    assert (
+        not (tmp_path / "copy" / "metrics.json").exists() and not (tmp_path / "copy" / "report.md").exists()
+    )

@@ -91,10 +91,17 @@ def check_resume_config(
 
 
 def copy_run_folder(source: Path, run_dir: Path) -> None:
-    """``source``'s files into the new, empty ``run_dir`` (the main process only; the others wait)."""
+    """What a run continues from -- ``source``'s config, environment, checkpoint and stage files -- into
+    the new, empty ``run_dir``; never its status or results, so the copy cannot pass for a finished run
+    (the main process only; the others wait)."""
     state = PartialState(cpu=cpu_only())
     if state.is_main_process:
-        shutil.copytree(source, run_dir, dirs_exist_ok=True)
+        for name in (CONFIG, "environment.json"):
+            if (source / name).is_file():
+                shutil.copyfile(source / name, run_dir / name)
+        for name in ("checkpoint", "stages"):
+            if (source / name).is_dir():
+                shutil.copytree(source / name, run_dir / name)
     state.wait_for_everyone()
 
 
