@@ -56,3 +56,14 @@ def test_the_copy_a_fork_starts_from_never_passes_for_a_finished_run(tmp_path: P
     assert (
         not (tmp_path / "copy" / "metrics.json").exists() and not (tmp_path / "copy" / "report.md").exists()
     )
+
+
+def test_a_fork_refuses_a_setting_its_tasks_did_read(tmp_path: Path) -> None:
+    run(_config(), out=tmp_path / "start", stop_after=1)
+    with pytest.raises(LifelongError, match="(?s)--fork: .*method_args.lm_weight"):
+        run(_config("method_args.lm_weight=0.5"), out=tmp_path / "lm", fork=tmp_path / "start")
+    assert not (tmp_path / "lm").exists()  # refused before any folder
+    with pytest.raises(LifelongError, match="not a run folder with a checkpoint"):
+        run(_config(), out=tmp_path / "x", fork=tmp_path / "nothing")
+    with pytest.raises(LifelongError, match="does not go with --resume"):
+        run(_config(), out=tmp_path / "y", fork=tmp_path / "start", resume=True)
