@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from lifelong.config import load_config
 from lifelong.run_folder import copy_run_folder, read_status
 from lifelong.runs import run
