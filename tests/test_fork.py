@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lifelong.config import load_config
+from lifelong.errors import LifelongError
 from lifelong.run_folder import copy_run_folder, read_status
 from lifelong.runs import run
 
