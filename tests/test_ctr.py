@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 from lifelong.cli import main
 from lifelong.data.task import Task
+from lifelong.methods.ctr import gate_shares
 from lifelong.models.plugins import KnowledgeSharing, TaskSelector, plugins
 from lifelong.models.plugins.capsules import all_capsules
 from lifelong.runs import open_learner
@@ -121,3 +122,24 @@ def test_lifelong_learn_adds_a_task_to_a_saved_ctr_learner(tmp_path: Path) -> No
     new = after.method
     assert len(plugins(new.learner)[0].ksm.capsules) == 3 and len(new.learner.heads) == 3
     assert sum(int((a != b).sum()) for a, b in zip(masked_weights(old), masked_weights(new), strict=True)) > 0
+
+
+def test_routing_gates_are_measured_after_each_task_and_follow_the_gate() -> None:
+    sess, tasks = session("ctr", "stream.tasks=[topic, sentiment]", "method_args.gate_probe=8")
+    for task in tasks:
+        sess.learn_task(task)
+    usage = sess.method.routing_usage
+    assert [row["stage"] for row in usage] == [1, 2] and usage[0]["earlier gates open %"] == "—"
+    assert all(0.0 <= row["own gate open %"] <= 100.0 for row in usage)
+    assert len(usage[1]["per earlier task %"].split()) == 1
+    (table,) = [t for t in sess.method.report_tables() if t["title"].startswith("CTR transfer routing")]
+    assert len(table["rows"]) == 2
+    routings = [p.ksm.routing for p in plugins(sess.method.learner)]
+    probe = tasks[1].split("train")[:8]
+    with torch.no_grad():
+        for bias in (torch.tensor([-100.0, 100.0]), torch.tensor([100.0, -100.0])):
+            for r in routings:
+                r.fc_gate.bias.copy_(bias)
+            shares = gate_shares(sess.method, tasks[1], probe)
+            assert len(shares) == 2 and shares == [float(bias[0] > 0)] * 2  # all closed, then all open
+    assert all(r.gate_log is None for r in routings)  # measuring leaves no recording behind

@@ -12,39 +12,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
-from lifelong.models.plugins import plugins
+from lifelong.methods.ctr import gate_shares
 from lifelong.runs import open_learner
-from lifelong.training.evaluate import evaluate_task
 
 
-def gate_shares(run_dir: Path) -> tuple[list[str], list[list[float]]]:
-    """Per task: the mean open share of the gate of each source task (over examples and plugins)."""
+def run_gate_shares(run_dir: Path) -> tuple[list[str], list[list[float]]]:
+    """Per task: the mean open share of the gate of each source task (over test examples and plugins)."""
     session, tasks = open_learner(run_dir)
-    routings = [p.ksm.routing for p in plugins(session.method.learner)]
-    seen: list[torch.Tensor] = []
-    originals = [r.gates for r in routings]
-
-    def recording(gates):
-        def wrapped(z: torch.Tensor) -> torch.Tensor:
-            out = gates(z)  # (sources, batch): 1 = open
-            seen.append(out.detach().float().mean(dim=1))
-            return out
-
-        return wrapped
-
-    for r, gates in zip(routings, originals, strict=True):
-        r.gates = recording(gates)  # an instance attribute shadows the method for this script only
-    rows = []
-    try:
-        for task in tasks:
-            seen.clear()
-            evaluate_task(session.method, task, session.ctx)
-            rows.append(torch.stack(seen).mean(0).tolist())
-    finally:
-        for r in routings:
-            del r.gates
+    rows = [gate_shares(session.method, task, task.split(task.eval_split())) for task in tasks]
     return [t.name for t in tasks], rows
 
 
@@ -52,7 +27,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", type=Path)
     args = p.parse_args()
-    names, rows = gate_shares(args.run)
+    names, rows = run_gate_shares(args.run)
     print("| task \\ source | " + " | ".join(str(i + 1) for i in range(len(names))) + " |")
     print("|---|" + "---|" * len(names))
     for t, (name, row) in enumerate(zip(names, rows, strict=True)):

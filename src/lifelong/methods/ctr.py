@@ -15,15 +15,19 @@ clipping leaves the task embeddings out (HAT's compensated gradients).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
+import torch
 from torch import nn
 
-from lifelong.methods.base import register_method
+from lifelong.data.task import Example, Task
+from lifelong.methods.base import Method, register_method
 from lifelong.methods.hat import HATConfig, HATMethod
-from lifelong.models.plugins import CTRPlugin, PluginSite
-from lifelong.schema import AT_LEAST_1, POSITIVE
+from lifelong.models.base import Row
+from lifelong.models.plugins import CTRPlugin, PluginSite, plugins
+from lifelong.schema import AT_LEAST_1, NON_NEGATIVE, POSITIVE
 
 
 @dataclass
@@ -33,6 +37,24 @@ class CTRConfig(HATConfig):
     channels: Annotated[int, AT_LEAST_1] = 32  # comparator convolution channels
     kernel: Annotated[int, AT_LEAST_1] = 3  # comparator kernel width
     tau: Annotated[float, POSITIVE] = 1.0  # Gumbel-softmax temperature of the task-similarity detector
+    # after each task, the routing gates are measured on this many of its training examples (0: not
+    # measured) and reported per stage: does the routing select, or route every earlier task everywhere?
+    gate_probe: Annotated[int, NON_NEGATIVE] = 256
+
+
+def gate_shares(method: Method, task: Task, examples: list[Example]) -> list[float]:
+    """Answering ``examples`` of ``task``: per source task (0..task's position, its own last) the share
+    of examples whose task-sharing gate is open, over all examples and plugins."""
+    routings = [p.ksm.routing for p in plugins(method.learner)]
+    for r in routings:
+        r.gate_log = []
+    try:
+        method.predict(task, examples)
+        gates = torch.cat([g for r in routings for g in r.gate_log], dim=1)  # (sources, examples x plugins)
+    finally:
+        for r in routings:
+            r.gate_log = None
+    return gates.mean(dim=1).tolist()
 
 
 @register_method("ctr")
@@ -40,6 +62,10 @@ class CTR(HATMethod):
     """CTR: CL-plugins with task capsules, transfer routing and HAT-masked task-specific modules (Ke et al., 2021)."""
 
     config_class = CTRConfig
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.routing_usage: list[dict[str, Any]] = []  # per finished task: gate open shares
 
     def make_plugin(self, site: PluginSite) -> nn.Module:
         cfg = self.config
@@ -53,3 +79,43 @@ class CTR(HATMethod):
             kernel=cfg.kernel,
             tau=cfg.tau,
         )
+
+    def after_task(self, task: Task, rows: list[Row]) -> None:
+        super().after_task(task, rows)
+        probe = task.splits.get("train", [])[: self.config.gate_probe]
+        if not probe:
+            return
+        shares = [round(100 * s, 1) for s in gate_shares(self, task, probe)]
+        earlier = shares[:-1]
+        self.routing_usage.append(
+            {
+                "stage": len(shares),
+                "task": task.name,
+                "own gate open %": shares[-1],
+                "earlier gates open %": round(sum(earlier) / len(earlier), 1) if earlier else "—",
+                "per earlier task %": " ".join(f"{s:.0f}" for s in earlier) or "—",
+            }
+        )
+
+    def report_tables(self) -> list[dict[str, Any]]:
+        tables = super().report_tables()
+        if self.routing_usage:
+            columns = list(self.routing_usage[0])
+            tables.append(
+                {
+                    "title": "CTR transfer routing: task-sharing gates",
+                    "columns": columns,
+                    "rows": [[row[c] for c in columns] for row in self.routing_usage],
+                    "note": f"Measured right after each task on its first {self.config.gate_probe} training "
+                    "examples: the share of (example, plugin) pairs whose gate lets a task's capsule through. "
+                    "100 % everywhere means the routing does not select.",
+                }
+            )
+        return tables
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "routing_usage": json.dumps(self.routing_usage)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.routing_usage = json.loads(state.get("routing_usage", "[]"))

@@ -84,6 +84,7 @@ class TransferRouting(nn.Module):
         self.fc_cur = nn.Linear(channels, channels)
         self.fc_sim = nn.Linear(channels, dim)
         self.fc_gate = nn.Linear(channels, 2)  # task-sharing gate: [transfer, no transfer]
+        self.gate_log: list[torch.Tensor] | None = None  # a list: every forward appends its gates (T, B)
 
     def add_source(self, device: torch.device | str | None = None) -> None:
         self.routes.append(nn.Parameter(torch.eye(self.dim, device=device)))  # starts as the capsule itself
@@ -103,6 +104,8 @@ class TransferRouting(nn.Module):
         z = self._pool(F.relu(mixed))  # (T, B, C)
         sim = torch.sigmoid(self.fc_sim(z))  # (T, B, dim)
         gates = self.gates(z)  # (T, B)
+        if self.gate_log is not None:
+            self.gate_log.append(gates.detach().float().cpu())
         weight = (gates[..., None].to(sim.dtype) * sim)[:, :, None, :]  # (T, B, 1, dim)
         return (weight * u).sum(0)
 
