@@ -63,6 +63,11 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def sample_std(values: list[float]) -> float:
+    """The sample standard deviation (ddof 1) that every table reports; 0 for a single value."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
 def mean_std(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
     """``mean ± std`` (sample std, ddof 1) of ``values`` times ``scale``; one value alone; n/a for none."""
     if not values:
@@ -70,7 +75,7 @@ def mean_std(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
     mean = scale * float(np.mean(values))
     if len(values) == 1:
         return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {scale * float(np.std(values, ddof=1)):.{digits}f}"
+    return f"{mean:.{digits}f} ± {scale * sample_std(values):.{digits}f}"
 
 
 def seeds_in(out: Path, prefix: str, given: list[int]) -> list[int]:

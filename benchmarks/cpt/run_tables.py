@@ -32,7 +32,16 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from _grid import RunGrid, grid_arguments, load_run, matrix, pct, write_tables_file  # noqa: E402
+from _grid import (  # noqa: E402
+    RunGrid,
+    grid_arguments,
+    load_run,
+    matrix,
+    mean_std,
+    pct,
+    sample_std,
+    write_tables_file,
+)
 
 CONFIG = HERE.parents[1] / "configs" / "cpt" / "dsc.yaml"
 METHODS = ["cpt", "none", "ncl", "adapter_ncl", "adapter_one", "demix", "replay"]
@@ -147,7 +156,7 @@ def tables(
         if reps and len(reps) == len(base_reps):  # paired by end-task seed: the fine-tuning noise cancels
             paired = np.subtract(reps, base_reps)
             gain += f" (per end-task seed: {', '.join(pct(float(d)) for d in paired)})"
-        spread = f"{len(reps)}: ACC std {pct(float(np.std(reps)))}" if reps else "1"
+        spread = f"{len(reps)}: ACC std {pct(sample_std(reps))}" if reps else "1"
         lines.append(
             f"| {m} | {pct(s['acc'])} | {pct(s['mf1'])} | {pct(s['forgetting'])} | {gain} | {spread} | "
             f"{s['loss_final']:.3f} | {s['loss_forgetting']:+.4f} | {s['loss_rise_max']:+.4f} | "
@@ -188,9 +197,7 @@ def seed_table(summaries: dict[int, dict[str, dict[str, float]]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def cell(values: list[float], scale: float = 100, digits: int = 1) -> str:
-        if not values:
-            return "n/a"
-        return f"{scale * np.mean(values):.{digits}f} ± {scale * np.std(values):.{digits}f}"
+        return mean_std(values, scale, digits)
 
     for m in methods:
         runs = [s[m] for s in summaries.values() if m in s]
@@ -227,8 +234,8 @@ def rescore_table(rescored: dict[str, dict[str, Any]]) -> str:
                 gain += f" ({', '.join(pct(float(d)) for d in np.subtract(acc, base))})"
         cells = [pct(r["scores"][t]["accuracy"]) for t in tasks]
         lines.append(
-            f"| {m} | {pct(float(np.mean(acc)))} ± {pct(float(np.std(acc)))} | "
-            f"{pct(float(np.mean(f1)))} ± {pct(float(np.std(f1)))} | {gain} | " + " | ".join(cells) + " |"
+            f"| {m} | {pct(float(np.mean(acc)))} ± {pct(sample_std(acc))} | "
+            f"{pct(float(np.mean(f1)))} ± {pct(sample_std(f1))} | {gain} | " + " | ".join(cells) + " |"
         )
     return "\n".join(lines) + "\n"
 
