@@ -7,29 +7,16 @@ import json
 from pathlib import Path
 
 import pytest
+from _lamol_util import TINY_LAMOL
 
 from lifelong.config import load_config
 from lifelong.errors import LifelongError
 from lifelong.run_folder import copy_run_folder, read_status
 from lifelong.runs import run
 
-TINY_LAMOL = [
-    "model.name=tiny-gpt2",
-    "model.max_length=64",
-    "model.max_answer_length=6",
-    "stream.tasks=[topic,sentiment]",
-    "stream.max_train=16",
-    "stream.max_eval=8",
-    "stream.max_dev=8",
-    "training.epochs=1",
-    "training.bf16=false",
-    "method=lamol",
-    "method_args.max_gen_length=12",
-]
-
 
 def _config(*extra: str):
-    return load_config(None, [*TINY_LAMOL, *extra])
+    return load_config(None, [*TINY_LAMOL, "stream.tasks=[topic,sentiment]", *extra])
 
 
 def test_a_fork_after_the_first_task_equals_the_unforked_run(tmp_path: Path) -> None:

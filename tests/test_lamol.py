@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _lamol_util import TINY_LAMOL
 from safetensors.torch import load_file
 
 from lifelong.config import ModelConfig, TrainingConfig, load_config
@@ -320,18 +321,7 @@ def test_cache_is_keyed_by_what_produced_the_samples(base_learner, stream, tmp_p
 
 
 # ---- runs --------------------------------------------------------------------------------------------
-RUN = [
-    "model.name=tiny-gpt2",
-    "model.max_length=64",
-    "model.max_answer_length=6",
-    "stream.max_train=16",
-    "stream.max_eval=8",
-    "stream.max_dev=8",
-    "training.epochs=1",
-    "training.bf16=false",
-    "method=lamol",
-    "method_args.max_gen_length=12",
-]
+RUN = TINY_LAMOL
 
 
 def gen_rows(run_dir: Path) -> dict[str, list[float]]:
