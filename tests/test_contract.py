@@ -67,6 +67,25 @@ def test_eval_mode_restores_training_and_settings_come_from_the_config() -> None
     assert learner.training
 
 
+def test_a_classifier_batch_names_its_heads_on_the_host() -> None:
+    """A mixed batch (replay, multitask) is routed through each row's head; the heads come from the
+    collated host list, so a forward on a GPU never waits to read them off the device."""
+    config = load_config(None, ["model.name=tiny-bert", "training.bf16=false", "method=multitask"])
+    stream = builtin_stream(seed=0, n_train=8, n_eval=4)
+    session = open_session(config, stream.tasks, stream.scenario)
+    learner = session.method.learner
+    for task in stream.tasks[:2]:
+        session.method.grow(task)
+    rows = [r for task in stream.tasks[:2] for r in learner.encode(task, task.split("train")[:3])]
+    batch = learner.collate(rows)
+    assert batch["heads"] == sorted({r["task_index"] for r in rows}) and len(batch["heads"]) == 2
+    learner.eval()  # no dropout: the two forwards must agree exactly
+    with torch.no_grad():
+        with_list = learner(batch).loss
+        without = learner({k: v for k, v in batch.items() if k != "heads"}).loss
+    assert torch.equal(with_list, without)
+
+
 def test_a_folder_is_replaced_whole_or_not_at_all(tmp_path: Path) -> None:
     folder = tmp_path / "checkpoint"
     with atomic_path(folder) as tmp:

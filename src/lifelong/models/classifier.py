@@ -109,12 +109,15 @@ class EncoderClassifier(Learner):
             rows.append(row)
         return rows
 
-    def collate(self, rows: list[Row], generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def collate(self, rows: list[Row], generator: torch.Generator | None = None) -> dict[str, Any]:
         ids, mask = pad_right([r["input_ids"] for r in rows], self.tokenizer.pad_token_id or 0)
         batch = {
             "input_ids": ids,
             "attention_mask": mask,
             "task_index": torch.tensor([r["task_index"] for r in rows]),
+            # the heads in the batch as a host list: reading them off the device tensor would make the
+            # host wait for the GPU in every forward
+            "heads": sorted({r["task_index"] for r in rows}),
         }
         if "token_type_ids" in rows[0]:
             types = [r.get("token_type_ids", [0] * len(r["input_ids"])) for r in rows]
@@ -132,11 +135,11 @@ class EncoderClassifier(Learner):
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> LearnerOutput:
+    def forward(self, batch: dict[str, Any]) -> LearnerOutput:
         feats = self.features(batch)
         heads = batch["task_index"]
         labels = batch.get("labels")
-        unique = heads.unique().tolist()
+        unique = batch["heads"] if "heads" in batch else heads.unique().tolist()
         if len(unique) == 1:
             logits = self.heads[unique[0]](feats)
             loss = F.cross_entropy(logits.float(), labels) if labels is not None else feats.new_zeros(())

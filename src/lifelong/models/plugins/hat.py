@@ -149,6 +149,7 @@ class HAT:
         self.s_max, self.lamb, self.clamp_to, self.thres_cosh = s_max, lamb, clamp_to, thres_cosh
         self._protected: list[_Protected] = []
         self._saved: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._free_units: float | None = None  # Σ(1 − a_prev) over all masked units, for the regulariser
 
     # ---- structure -------------------------------------------------------------------------------
     def links(self) -> list[tuple[MaskedLinear, HATGate | None]]:
@@ -190,15 +191,12 @@ class HAT:
     # ---- training --------------------------------------------------------------------------------
     def regularizer(self, task: int, s: float) -> torch.Tensor:
         """λ·Σ a·(1 − a_prev) / Σ(1 − a_prev) over all masked units (λ·Σa/N on the first task)."""
-        num: torch.Tensor | float = 0.0
-        den: torch.Tensor | float = 0.0
-        for g in self.gates():
-            free = 1.0 - g.used
-            num = num + (g.mask(task, s) * free).sum()
-            den = den + free.sum()
-        if not torch.is_tensor(num) or float(den) == 0.0:
+        if self._free_units is None:  # fixed for the task: counted once, not read off the device per step
+            self._free_units = sum(float((1.0 - g.used).sum()) for g in self.gates())
+        if self._free_units == 0.0:
             return torch.zeros((), device=self.model_device())
-        return self.lamb * num / den
+        num = sum((g.mask(task, s) * (1.0 - g.used)).sum() for g in self.gates())
+        return self.lamb * num / self._free_units
 
     @torch.no_grad()
     def compensate(self, task: int, s: float) -> None:
@@ -216,6 +214,7 @@ class HAT:
         """Derive, from the earlier tasks' cumulative masks, what the new task may change."""
         self._protected = []
         self._saved = []
+        self._free_units = None
         for ml, in_gate in self.links():
             out = ml.gate.used
             if in_gate is None:
@@ -256,6 +255,7 @@ class HAT:
     @torch.no_grad()
     def consolidate(self, task: int) -> None:
         """a_prev = a_prev ∪ the task's binary mask."""
+        self._free_units = None
         for g in self.gates():
             g.used.copy_(torch.maximum(g.used, g.open_units(task)))
 
