@@ -132,7 +132,7 @@ def finetune_end_task(
         clf.train()
         for _ in range(cfg.epochs):
             for batch in loader:
-                batch = {k: v.to(device) for k, v in batch.items()}
+                batch = clf.to_device(batch)
                 with clf.autocast():
                     loss = clf(batch).loss
                 loss.backward()
