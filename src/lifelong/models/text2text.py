@@ -99,11 +99,11 @@ class CausalTextToText(Learner):
                 with torch.no_grad():
                     for table in self.embedding_tables():
                         base = table[source] if source is not None else table[:old_n].mean(0)
-                        spread = table[:old_n].float().std(0)
+                        spread = table[:old_n].float().std(0).cpu()
                         for row, token in enumerate(new, start=old_n):
                             g = torch.Generator().manual_seed(zlib.crc32(token.encode()))
                             noise = torch.randn(table.shape[1], generator=g) * spread * SPECIAL_NOISE
-                            table[row] = (base.float() + noise.to(base.device)).to(table.dtype)
+                            table[row] = (base.float() + noise.to(table.device)).to(table.dtype)
         ids = self.tokenizer.convert_tokens_to_ids(tokens)
         self.special_ids.update(ids)
         return ids
