@@ -102,7 +102,8 @@ def plot_line(
     """One quantity against another (e.g. the share of pseudo-samples kept against the stage)."""
     fig = _new_figure(5.0, 3.2)
     ax = fig.add_subplot()
-    ax.plot([str(v) for v in x], y, marker="o")
+    ax.plot(range(len(x)), y, marker="o")  # positions, not strings: stage names may look like numbers
+    ax.set_xticks(range(len(x)), labels=[str(v) for v in x])
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
     return _save(fig, path)

@@ -6,10 +6,12 @@ normalisation so numbers are comparable with the papers; DST lives in its own mo
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from sklearn.metrics import accuracy_score, f1_score
 
@@ -70,10 +72,15 @@ def token_f1(pred: str, golds: Sequence[str] | str) -> float:
 def rouge_l(pred: str, golds: Sequence[str] | str) -> float:
     """ROUGE-L F-measure (Google's ``rouge-score``) against the best-matching gold answer: the metric of
     free-text answers in the LoRA-family papers."""
+    return max(_rouge_l_scorer().score(g, pred)["rougeL"].fmeasure for g in _golds(golds))
+
+
+@functools.cache
+def _rouge_l_scorer() -> Any:
+    """One scorer for the process: building it logs a line and costs more than scoring an answer."""
     from rouge_score import rouge_scorer
 
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-    return max(scorer.score(g, pred)["rougeL"].fmeasure for g in _golds(golds))
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 
 
 # ---- per-kind scorers ---------------------------------------------------------------------------
