@@ -135,7 +135,6 @@ def test_optimizer_with_momentum_and_weight_decay_leaves_protected_weights_uncha
         loss.backward()
         hat.compensate(1, selector.s)
         hat.block_gradients()
-        hat.snapshot()
         optimizer.step()
         hat.restore()
         hat.clamp(1)

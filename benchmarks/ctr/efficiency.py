@@ -9,7 +9,9 @@ For every number of tasks T (one process each), every method gets its own learne
 the trainer does them (every hook, bf16 autocast, clipping, AdamW). The methods' steps are *interleaved*
 round-robin and the median is reported, so the load of a shared machine falls on all methods alike.
 
-Reported per method and T: median seconds per step; the training memory that the method itself
+Reported per method and T: median seconds per step; the operators one step dispatches (forward, backward,
+hooks, optimizer: each is at least one kernel launch, so on a GPU, where these small models leave the
+device idle, the count is what the host spends a step on); the training memory that the method itself
 determines, i.e. weights + gradients + AdamW state of the trainable parameters + the tensors autograd keeps
 for backward (measured with saved-tensor hooks); trainable and total parameters.
 """
@@ -33,6 +35,7 @@ def _method(name: str, n_tasks: int, args: argparse.Namespace, training: Any) ->
 
     from lifelong.config import ModelConfig, RunConfig
     from lifelong.data.task import Example, Task
+    from lifelong.optim import build_optimizer, groups_by_lr
     from lifelong.session import open_session
 
     torch.manual_seed(0)
@@ -53,7 +56,10 @@ def _method(name: str, n_tasks: int, args: argparse.Namespace, training: Any) ->
     method.grow(tasks[-1])
     rows = method.before_task(tasks[-1], learner.encode(tasks[-1], examples))[: args.batch_size]
     params = list(method.trainable_parameters())
-    optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.01)
+    # the trainer's optimizer (fused AdamW, the method's own learning-rate groups)
+    optimizer, _ = build_optimizer(
+        groups_by_lr(params, method.learning_rates(), method.undecayed()), training, 100
+    )
     learner.train()
     return method, optimizer, learner.collate(rows)
 
@@ -69,11 +75,29 @@ def _step(method: Any, optimizer: Any, batch: dict, info: Any) -> None:
     loss = method.loss(batch, out, info)
     loss.backward()
     method.after_backward(info)
-    torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], 1.0)
+    torch.nn.utils.clip_grad_norm_(
+        method.clipped([p for g in optimizer.param_groups for p in g["params"]]), 1.0
+    )
     method.before_step(info)
     optimizer.step()
     method.after_step(info)
     optimizer.zero_grad(set_to_none=True)
+
+
+def _count_ops(method: Any, optimizer: Any, batch: dict, info: Any) -> int:
+    """Operators dispatched by one step (below autograd, so the backward's count too)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            Count.n += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        _step(method, optimizer, batch, info)
+    return Count.n
 
 
 def _saved_bytes(method: Any, batch: dict) -> int:
@@ -115,12 +139,14 @@ def measure(n_tasks: int, args: argparse.Namespace) -> list[dict[str, Any]]:
         n_trainable = sum(p.numel() for p in trainable)
         weights = sum(p.numel() * p.element_size() for p in method.learner.parameters())
         saved = _saved_bytes(method, batch)
+        ops = _count_ops(method, optimizer, batch, StepInfo(n_tasks - 1, 0, 1, 10, args.rounds + 1))
         results.append(
             {
                 "method": name,
                 "tasks": n_tasks,
                 "s_per_step": statistics.median(times[name]),
                 "s_per_step_all": [round(t, 3) for t in times[name]],
+                "ops_per_step": ops,
                 "memory_mb": (weights + 3 * 4 * n_trainable + saved) / 2**20,  # + grads + 2 AdamW moments
                 "weights_mb": weights / 2**20,
                 "activation_mb": saved / 2**20,
@@ -161,7 +187,7 @@ def main() -> None:
         for row in json.loads(done.stdout.strip().splitlines()[-1]):
             results.append(row)
             print(
-                f"{row['method']:12s} T={n:2d}  {row['s_per_step']:.3f} s/step  memory {row['memory_mb']:.0f} MB  "
+                f"{row['method']:12s} T={n:2d}  {row['s_per_step']:.3f} s/step  {row['ops_per_step']} ops  memory {row['memory_mb']:.0f} MB  "
                 f"(activations {row['activation_mb']:.0f} MB)  trainable {row['trainable_params'] / 1e6:.2f}M",
                 flush=True,
             )
@@ -172,13 +198,14 @@ def main() -> None:
         f"Batch {args.batch_size} x {args.seq_len} tokens, {args.model}, {'fp32' if args.fp32 else 'bf16 autocast'}, "
         f"{args.threads} threads; median of {args.rounds} interleaved steps.",
         "",
-        "| method | tasks | s/step | vs finetune | memory MB | activations MB | trainable params |",
-        "|---|---|---|---|---|---|---|",
+        "| method | tasks | s/step | vs finetune | ops/step | memory MB | activations MB | trainable params |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         ratio = r["s_per_step"] / base[r["tasks"]] if r["tasks"] in base else float("nan")
         lines.append(
-            f"| {r['method']} | {r['tasks']} | {r['s_per_step']:.3f} | {ratio:.2f} | {r['memory_mb']:.0f} | "
+            f"| {r['method']} | {r['tasks']} | {r['s_per_step']:.3f} | {ratio:.2f} | {r['ops_per_step']} | "
+            f"{r['memory_mb']:.0f} | "
             f"{r['activation_mb']:.0f} | {r['trainable_params'] / 1e6:.2f}M |"
         )
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")

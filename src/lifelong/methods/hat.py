@@ -77,9 +77,6 @@ class HATMethod(PluginMethod):
         self.hat.compensate(self.current, self.selector.s)
         self.hat.block_gradients()
 
-    def before_step(self, step: StepInfo) -> None:
-        self.hat.snapshot()
-
     def after_step(self, step: StepInfo) -> None:
         self.hat.restore()
         self.hat.clamp(self.current)

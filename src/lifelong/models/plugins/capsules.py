@@ -151,7 +151,11 @@ class KnowledgeSharing(PerTask):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t = self.selector.task
-        return self.out(self.routing(all_capsules(list(self.capsules[: t + 1]), x)))
+        capsules = all_capsules(list(self.capsules[: t + 1]), x)
+        # the routing and the projection back are many tiny layers: in float32, without autocast, so no
+        # layer casts its weights per call (on a GPU a step is bound by kernel launches, and each cast is one)
+        with torch.autocast(x.device.type, enabled=False):
+            return self.out(self.routing(capsules.float())).to(x.dtype)
 
 
 class CTRPlugin(HATMasked):

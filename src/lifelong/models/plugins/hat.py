@@ -122,19 +122,25 @@ class HATAdapter(HATMasked):
 
 @dataclass
 class _Protected:
-    linear: nn.Linear
-    weight_keep: torch.Tensor  # gradient multiplier 1 - min(a_out[row], a_in[col])
-    bias_keep: torch.Tensor  # 1 - a_out
-    weight_frozen: torch.Tensor  # bool: used by an earlier task -> must not change at all
-    bias_frozen: torch.Tensor
+    """What protection needs of the masked layers, built once per task: the layers' weights and biases
+    as one list, each with its gradient multiplier ``keep`` = 1 − use (use = min(a_out[row], a_in[col]),
+    binary) and the values its used entries must keep (``value·use``, exact: use is 0 or 1)."""
+
+    params: list[nn.Parameter]
+    keep: list[torch.Tensor]
+    held: list[torch.Tensor]
 
 
 class HAT:
     """HAT over every masked layer of ``model``; the methods call it from their hooks in this order:
 
     ``start_task`` (before training) -> per batch: ``regularizer`` (added to the loss), ``compensate`` and
-    ``block_gradients`` (after backward), ``snapshot`` (before the optimizer step), ``restore`` and
-    ``clamp`` (after it) -> ``consolidate`` (after the task).
+    ``block_gradients`` (after backward), ``restore`` and ``clamp`` (after the optimizer step) ->
+    ``consolidate`` (after the task).
+
+    Every per-batch hook is a handful of operations over all masked layers at once (one flat vector, or
+    one ``torch._foreach_*`` call over a list), not a few per layer: on a GPU a step of these small
+    plugins is bound by how many kernels the host launches (docs/results.md §4f).
     """
 
     def __init__(
@@ -147,15 +153,18 @@ class HAT:
     ):
         self.model = model
         self.s_max, self.lamb, self.clamp_to, self.thres_cosh = s_max, lamb, clamp_to, thres_cosh
-        self._protected: list[_Protected] = []
-        self._saved: list[tuple[torch.Tensor, torch.Tensor]] = []
-        self._free_units: float | None = None  # Σ(1 − a_prev) over all masked units, for the regulariser
+        self._protected = _Protected([], [], [])
+        self._gates: list[HATGate] | None = None  # the model's gates, fixed while a task trains
+        self._free: torch.Tensor | None = None  # 1 − a_prev over all masked units, for the regulariser
+        self._free_units = 0.0  # its sum
 
     # ---- structure -------------------------------------------------------------------------------
     def links(self) -> list[tuple[MaskedLinear, HATGate | None]]:
         return [link for m in self.model.modules() if isinstance(m, HATMasked) for link in m.hat_links()]
 
     def gates(self) -> list[HATGate]:
+        if self._gates is not None:
+            return self._gates
         return [m for m in self.model.modules() if isinstance(m, HATGate)]
 
     def task_embeddings(self, task: int) -> list[nn.Parameter]:
@@ -191,30 +200,34 @@ class HAT:
     # ---- training --------------------------------------------------------------------------------
     def regularizer(self, task: int, s: float) -> torch.Tensor:
         """λ·Σ a·(1 − a_prev) / Σ(1 − a_prev) over all masked units (λ·Σa/N on the first task)."""
-        if self._free_units is None:  # fixed for the task: counted once, not read off the device per step
-            self._free_units = sum(float((1.0 - g.used).sum()) for g in self.gates())
+        if self._free is None:  # outside a task's training (tests): from the current state
+            self._start_regularizer()
+        assert self._free is not None
         if self._free_units == 0.0:
             return torch.zeros((), device=self.model_device())
-        num = sum((g.mask(task, s) * (1.0 - g.used)).sum() for g in self.gates())
-        return self.lamb * num / self._free_units
+        a = torch.sigmoid(s * torch.cat(self.task_embeddings(task)))
+        return self.lamb * (a * self._free).sum() / self._free_units
 
     @torch.no_grad()
     def compensate(self, task: int, s: float) -> None:
         """Undo the annealing's effect on the embeddings' gradient: × s_max/s·(cosh(clamp(s·e))+1)/(cosh(e)+1)."""
-        for g in self.gates():
-            e = g.embeddings[task]
-            if e.grad is None:
-                continue
-            num = torch.cosh(torch.clamp(s * e, -self.thres_cosh, self.thres_cosh)) + 1
-            den = torch.cosh(e) + 1
-            e.grad.mul_(self.s_max / s * num / den)
+        embeddings = [e for e in self.task_embeddings(task) if e.grad is not None]
+        if not embeddings:
+            return
+        e = torch.cat(embeddings)
+        num = torch.cosh(torch.clamp(s * e, -self.thres_cosh, self.thres_cosh)) + 1
+        factor = (self.s_max / s) * num / (torch.cosh(e) + 1)
+        grads = [p.grad for p in embeddings]
+        torch._foreach_mul_(grads, list(factor.split([p.numel() for p in embeddings])))
 
     @torch.no_grad()
     def start_task(self) -> None:
         """Derive, from the earlier tasks' cumulative masks, what the new task may change."""
-        self._protected = []
-        self._saved = []
-        self._free_units = None
+        self._gates = None
+        self._gates = self.gates()
+        params: list[nn.Parameter] = []
+        keep: list[torch.Tensor] = []
+        held: list[torch.Tensor] = []
         for ml, in_gate in self.links():
             out = ml.gate.used
             if in_gate is None:
@@ -223,41 +236,49 @@ class HAT:
                 use = torch.minimum(out[:, None], in_gate.used[None, :])
             if not bool((use > 0).any() or (out > 0).any()):
                 continue
-            self._protected.append(_Protected(ml.linear, 1.0 - use, 1.0 - out, use > 0, out > 0))
+            for param, used in ((ml.linear.weight, use), (ml.linear.bias, out)):
+                params.append(param)
+                keep.append((1.0 - used).to(param.dtype))
+                held.append(param.detach() * used)
+        self._protected = _Protected(params, keep, held)
+        self._start_regularizer()
+
+    def _start_regularizer(self) -> None:
+        """1 − a_prev as one vector and its sum: fixed for the task, so not read off the device per step."""
+        free = torch.cat([1.0 - g.used for g in self.gates()])
+        self._free, self._free_units = free, float(free.sum())
 
     @torch.no_grad()
     def block_gradients(self) -> None:
-        for p in self._protected:
-            if p.linear.weight.grad is not None:
-                p.linear.weight.grad.mul_(p.weight_keep)
-            if p.linear.bias.grad is not None:
-                p.linear.bias.grad.mul_(p.bias_keep)
-
-    @torch.no_grad()
-    def snapshot(self) -> None:
-        self._saved = [
-            (p.linear.weight.detach().clone(), p.linear.bias.detach().clone()) for p in self._protected
+        pairs = [
+            (p.grad, k)
+            for p, k in zip(self._protected.params, self._protected.keep, strict=True)
+            if p.grad is not None
         ]
+        if pairs:
+            torch._foreach_mul_([g for g, _ in pairs], [k for _, k in pairs])
 
     @torch.no_grad()
     def restore(self) -> None:
-        """Put every protected entry back exactly as it was before the optimizer step."""
-        for p, (w, b) in zip(self._protected, self._saved, strict=True):
-            p.linear.weight.copy_(torch.where(p.weight_frozen, w, p.linear.weight))
-            p.linear.bias.copy_(torch.where(p.bias_frozen, b, p.linear.bias))
-        self._saved = []
+        """Put every protected entry back exactly as it was when the task started, after the optimizer
+        step: ``w·keep + held`` is ``w`` where the entry is free and the held value where it is used."""
+        if self._protected.params:
+            params = [p.data for p in self._protected.params]
+            torch._foreach_mul_(params, self._protected.keep)
+            torch._foreach_add_(params, self._protected.held)
 
     @torch.no_grad()
     def clamp(self, task: int) -> None:
-        for g in self.gates():
-            g.embeddings[task].clamp_(-self.clamp_to, self.clamp_to)
+        embeddings = [e.data for e in self.task_embeddings(task)]
+        torch._foreach_clamp_min_(embeddings, -self.clamp_to)
+        torch._foreach_clamp_max_(embeddings, self.clamp_to)
 
     @torch.no_grad()
     def consolidate(self, task: int) -> None:
         """a_prev = a_prev ∪ the task's binary mask."""
-        self._free_units = None
         for g in self.gates():
             g.used.copy_(torch.maximum(g.used, g.open_units(task)))
+        self._gates, self._free, self._protected = None, None, _Protected([], [], [])
 
     def model_device(self) -> torch.device:
         return next(self.model.parameters()).device
