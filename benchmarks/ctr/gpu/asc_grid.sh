@@ -4,7 +4,11 @@
 # 2>&1 | tee $OUT/run.log`. At most 8 files come back from $OUT (this writes 5), and the tracked benchmarks/records
 # is reset to the checkout at every call, so records go to /tmp/rec (seeded from the committed ones).
 # Back here: widen the model to /tmp/minilm as below and pass `--model /tmp/minilm` to run_tables.py, since
-# records are matched by config. An ASC run takes 6 (hat) to 14 min (ctr) alone on the H200 (docs/results.md §4e).
+# records are matched by config. An ASC run takes 6 (hat) to 14 min (ctr) alone on the H200 (docs/results.md §4e),
+# longer when many share it, and only finished runs come back: a session's 900 s hold about 800 s of work, in
+# two calls on the warm machine (the second resumes the runs in /tmp/ctr-h200). So give one session to ctr alone
+# (`METHODS=ctr JOBS=3`, then the same command again with LIMIT=230) and the others to the cheaper methods
+# (`METHODS="hat adapter_one separate adapter_ncl finetune ewc multitask"`, at most ~8 at a time).
 set -u
 T0=$(date +%s); LIMIT=${LIMIT:-560}
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -32,7 +36,7 @@ pack() { tar czf $OUT/records.tgz.part -C /tmp/rec ctr-paper-h200 2>/dev/null &&
 ( while sleep 30; do echo "$(( $(date +%s) - T0 ))s $(nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader)"; done ) >> $OUT/gpu.log & MON=$!
 LEFT=$(( LIMIT - ($(date +%s) - T0) ))
 COMMON="--protocol paper --model /tmp/minilm --out /tmp/ctr-h200 --records /tmp/rec/ctr-paper-h200 --data-dir /tmp/data --threads 1"
-timeout $LEFT python3 benchmarks/ctr/run_tables.py $COMMON --benchmarks asc --seeds 0 1 2 --methods ctr hat adapter_one separate adapter_ncl finetune ewc multitask --jobs ${JOBS:-16} > $OUT/asc.log 2>&1 & D=$!
+timeout $LEFT python3 benchmarks/ctr/run_tables.py $COMMON --benchmarks asc --seeds ${SEEDS:-0 1 2} --methods ${METHODS:-ctr hat adapter_one separate adapter_ncl finetune ewc multitask} --jobs ${JOBS:-16} > $OUT/asc.log 2>&1 & D=$!
 wait $D
 kill $PACKER $MON 2>/dev/null; pack
 echo "done at $(( $(date +%s) - T0 ))s"; grep -h "\[ok\]\|FAILED" $OUT/*.log
