@@ -38,6 +38,7 @@ LEFT=$(( LIMIT - ($(date +%s) - T0) ))
 COMMON="--protocol paper --model /tmp/minilm --out /tmp/ctr-h200 --records /tmp/rec/ctr-paper-h200 --data-dir /tmp/data --threads 1"
 timeout $LEFT python3 benchmarks/ctr/run_tables.py $COMMON --benchmarks asc --seeds ${SEEDS:-0 1 2} --methods ${METHODS:-ctr hat adapter_one separate adapter_ncl finetune ewc multitask} --jobs ${JOBS:-16} > $OUT/asc.log 2>&1 & D=$!
 wait $D
+pkill -TERM -f "lifelong run" && sleep 10  # timeout stops the table script, not the runs it started: stop them cleanly (they resume)
 kill $PACKER $MON 2>/dev/null; pack
 echo "done at $(( $(date +%s) - T0 ))s"; grep -h "\[ok\]\|FAILED" $OUT/*.log
 tail -n 3 /tmp/ctr-h200/asc-seed*/*/*.log 2>/dev/null | tail -n 20

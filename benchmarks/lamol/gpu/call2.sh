@@ -54,5 +54,6 @@ one() {
 }
 export -f one; export T0 LIMIT
 xargs -P $JOBS -I{} -d '\n' bash -c 'one "$@"' _ {} < /tmp/jobs.txt
+pkill -TERM -f "lifelong run" && sleep 10  # timeout stops run_table.py, not the runs it started: stop them cleanly (they resume)
 kill $PACKER $MON 2>/dev/null; pack
 echo "done at $(( $(date +%s) - T0 ))s"; grep -h "\[ok\]\|FAILED" /tmp/glogs/*.txt
