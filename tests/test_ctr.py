@@ -15,7 +15,7 @@ from lifelong.cli import main
 from lifelong.data.task import Task
 from lifelong.methods.ctr import gate_shares
 from lifelong.models.plugins import KnowledgeSharing, TaskSelector, plugins
-from lifelong.models.plugins.capsules import all_capsules
+from lifelong.models.plugins.capsules import all_capsules, knowledge_sharing_core
 from lifelong.runs import open_learner
 from lifelong.session import Session
 
@@ -36,11 +36,11 @@ def test_every_capsule_is_routed_by_the_shared_routing_and_the_gradient_flows_th
     for capsule in ksm.capsules[:2]:  # as the method leaves them: earlier capsules keep their parameters
         capsule.requires_grad_(False)
     x = torch.randn(5, 7, 16, requires_grad=True)
-    seen = []
-    ksm.routing.register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    ksm.routing.gate_log = []
     ksm.train()
     ksm(x).pow(2).sum().backward()
-    assert seen[0].shape == (3, 5, 7, 4)  # tasks 0, 1 and the current one, all routed
+    assert ksm.routing.gate_log[0].shape == (3, 5)  # a gate per example for tasks 0, 1 and the current one
+    ksm.routing.gate_log = None
     assert all(p.grad is not None for p in ksm.capsules[2].parameters())
     assert ksm.routing.fc_gate.weight.grad is not None  # straight-through: the gate learns
     assert all(r.grad is not None for r in ksm.routing.routes)  # shared routing: every source trains
@@ -53,6 +53,20 @@ def test_every_capsule_is_routed_by_the_shared_routing_and_the_gradient_flows_th
     ksm.eval()
     with torch.no_grad():
         assert torch.equal(ksm(x), ksm(x))  # inference is deterministic (argmax instead of Gumbel noise)
+
+
+def test_the_compiled_routing_computes_what_the_eager_one_does() -> None:
+    ksm, _ = _ksm(3)
+    x = torch.randn(2, 5, 16, requires_grad=True)
+    ksm.eval()
+    with torch.no_grad():
+        eager = ksm(x)
+        ksm.core = torch.compile(knowledge_sharing_core, dynamic=True)
+        assert torch.allclose(ksm(x), eager, atol=1e-5)
+    ksm.train()
+    ksm(x).pow(2).sum().backward()  # the compiled backward reaches the current capsule and every route
+    assert all(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in ksm.capsules[2].parameters())
+    assert all(r.grad is not None for r in ksm.routing.routes) and x.grad is not None
 
 
 def test_a_closed_gate_removes_the_current_tasks_own_capsule_too() -> None:

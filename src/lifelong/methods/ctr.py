@@ -15,7 +15,9 @@ clipping leaves the task embeddings out (HAT's compensated gradients).
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -27,6 +29,7 @@ from lifelong.methods.base import Method, register_method
 from lifelong.methods.hat import HATConfig, HATMethod
 from lifelong.models.base import Row
 from lifelong.models.plugins import CTRPlugin, PluginSite, plugins
+from lifelong.models.plugins.capsules import knowledge_sharing_core
 from lifelong.schema import AT_LEAST_1, NON_NEGATIVE, POSITIVE
 
 
@@ -40,6 +43,11 @@ class CTRConfig(HATConfig):
     # after each task, the routing gates are measured on this many of its training examples (0: not
     # measured) and reported per stage: does the routing select, or route every earlier task everywhere?
     gate_probe: Annotated[int, NON_NEGATIVE] = 256
+    # torch.compile the task capsules and transfer routing (one compiled function for every plugin site,
+    # dynamic shapes): fewer, fused kernels where a step is bound by kernel launches (a GPU, docs/results.md
+    # §4f). Off by default: on this CPU it is slower (tiny-bert: 63 against 50 ms per update, plus 70 s of
+    # compilation per run), and its gain on a GPU is not measured yet (benchmarks/ctr/gpu/profile.sh).
+    compile_routing: bool = False
 
 
 def gate_shares(method: Method, task: Task, examples: list[Example]) -> list[float]:
@@ -69,7 +77,7 @@ class CTR(HATMethod):
 
     def make_plugin(self, site: PluginSite) -> nn.Module:
         cfg = self.config
-        return CTRPlugin(
+        plugin = CTRPlugin(
             site.hidden,
             self.width(site),
             self.selector,
@@ -79,6 +87,14 @@ class CTR(HATMethod):
             kernel=cfg.kernel,
             tau=cfg.tau,
         )
+        if cfg.compile_routing:
+            plugin.ksm.core = self.compiled_core
+        return plugin
+
+    @functools.cached_property
+    def compiled_core(self) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+        """One compiled knowledge-sharing core for all plugin sites (compiled at its first call)."""
+        return torch.compile(knowledge_sharing_core, dynamic=True)
 
     def after_task(self, task: Task, rows: list[Row]) -> None:
         super().after_task(task, rows)

@@ -27,7 +27,7 @@ values (``capsule_mid``, ``capsule_dim``) sized for MiniLM rather than BERT-base
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -55,19 +55,82 @@ class TaskCapsule(nn.Module):
         return squash(self.fc2(self.fc1(x)))
 
 
-def all_capsules(capsules: list[TaskCapsule], x: torch.Tensor) -> torch.Tensor:
-    """Every capsule's output, (T, B, L, dim), in the graph: the first layers of all capsules as one matrix
-    product over the shared input, the second layers as one batched product."""
-    t, mid = len(capsules), capsules[0].fc1.out_features
-    w1 = torch.cat([c.fc1.weight for c in capsules]).to(x.dtype)  # (T*mid, hidden)
-    b1 = torch.cat([c.fc1.bias for c in capsules]).to(x.dtype)
-    h = F.linear(x, w1, b1)  # (B, L, T*mid)
+def capsule_outputs(
+    x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor
+) -> torch.Tensor:
+    """Every capsule's output, (T, B, L, dim), from the capsules' weights stacked by task: the first layers
+    of all capsules as one matrix product over the shared input, the second layers as one batched product."""
+    t, mid = w2.shape[0], w2.shape[2]
+    h = F.linear(x, w1.to(x.dtype), b1.to(x.dtype))  # (B, L, T*mid)
     b, length = h.shape[:2]
     h = h.reshape(b * length, t, mid).transpose(0, 1)  # (T, B*L, mid)
-    w2 = torch.stack([c.fc2.weight for c in capsules]).to(h.dtype)  # (T, dim, mid)
-    b2 = torch.stack([c.fc2.bias for c in capsules]).to(h.dtype)
-    p = torch.baddbmm(b2[:, None], h, w2.transpose(1, 2))  # (T, B*L, dim)
+    p = torch.baddbmm(b2.to(h.dtype)[:, None], h, w2.to(h.dtype).transpose(1, 2))  # (T, B*L, dim)
     return squash(p.reshape(t, b, length, -1))
+
+
+def all_capsules(capsules: list[TaskCapsule], x: torch.Tensor) -> torch.Tensor:
+    """Every capsule's output, (T, B, L, dim), in the graph."""
+    return capsule_outputs(x, *stacked_capsules(capsules))
+
+
+def stacked_capsules(capsules: list[TaskCapsule]) -> tuple[torch.Tensor, ...]:
+    """The capsules' weights stacked by task: w1 (T*mid, hidden), b1, w2 (T, dim, mid), b2."""
+    return (
+        torch.cat([c.fc1.weight for c in capsules]),
+        torch.cat([c.fc1.bias for c in capsules]),
+        torch.stack([c.fc2.weight for c in capsules]),
+        torch.stack([c.fc2.bias for c in capsules]),
+    )
+
+
+def transfer_capsule(
+    u: torch.Tensor,
+    conv_cur: tuple[torch.Tensor, torch.Tensor],
+    conv_pre: tuple[torch.Tensor, torch.Tensor],
+    fc_cur: tuple[torch.Tensor, torch.Tensor],
+    fc_sim: tuple[torch.Tensor, torch.Tensor],
+    fc_gate: tuple[torch.Tensor, torch.Tensor],
+    tau: float,
+    training: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The transfer capsule (B, L, dim) and the gates (T, B) from the pre-route vectors ``u`` (T, B, L, dim)
+    of tasks 0..t, the current one last: the comparator contrasts every task's ``u_i`` with the current
+    one's, giving a similarity vector and a task-sharing gate per source task and example."""
+    t, b, length, dim = u.shape
+    pad = conv_cur[0].shape[-1] // 2
+    current = F.conv1d(u[-1].transpose(1, 2), *conv_cur, padding=pad)
+    summary = F.relu(current).max(dim=-1).values  # the current task, max over the sequence: (B, C)
+    flat = u.reshape(t * b, length, dim).transpose(1, 2)  # (T*B, dim, L)
+    mixed = (
+        F.conv1d(flat, *conv_pre, padding=pad).view(t, b, -1, length)
+        + F.linear(summary, *fc_cur)[None, :, :, None]
+    )
+    z = F.relu(mixed).max(dim=-1).values  # (T, B, C)
+    sim = torch.sigmoid(F.linear(z, *fc_sim))  # (T, B, dim)
+    logits = F.linear(z, *fc_gate).float()  # task-sharing gate: [transfer, no transfer]
+    if training:  # Gumbel-softmax with the straight-through estimator
+        gates = F.gumbel_softmax(logits, tau=tau, hard=True)[..., 0]
+    else:  # the argmax
+        gates = (logits[..., 0] >= logits[..., 1]).to(logits.dtype)
+    weight = (gates[..., None].to(sim.dtype) * sim)[:, :, None, :]  # (T, B, 1, dim)
+    return (weight * u).sum(0), gates
+
+
+def knowledge_sharing_core(
+    x: torch.Tensor,
+    capsule_weights: tuple[torch.Tensor, ...],
+    routes: torch.Tensor,
+    comparator: tuple[tuple[torch.Tensor, torch.Tensor], ...],
+    tau: float,
+    training: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Task capsules and transfer routing as one function of tensors, so that one compiled version
+    (``torch.compile``, the ``compile_routing`` option) serves every plugin site; the routing runs in
+    float32, outside autocast (many tiny layers: no weight casts per call)."""
+    capsules = capsule_outputs(x, *capsule_weights)
+    with torch.autocast(x.device.type, enabled=False):
+        u = torch.einsum("tbld,tde->tble", capsules.float(), routes)  # pre-route vectors
+        return transfer_capsule(u, *comparator, tau=tau, training=training)
 
 
 class TransferRouting(nn.Module):
@@ -89,32 +152,24 @@ class TransferRouting(nn.Module):
     def add_source(self, device: torch.device | str | None = None) -> None:
         self.routes.append(nn.Parameter(torch.eye(self.dim, device=device)))  # starts as the capsule itself
 
-    @staticmethod
-    def _pool(x: torch.Tensor) -> torch.Tensor:
-        return x.max(dim=-1).values  # max over the sequence
+    def stacked_routes(self, t: int) -> torch.Tensor:
+        return torch.stack(list(self.routes[:t]))
+
+    def comparator(self) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+        layers = (self.conv_cur, self.conv_pre, self.fc_cur, self.fc_sim, self.fc_gate)
+        return tuple((m.weight, m.bias) for m in layers)
+
+    def log(self, gates: torch.Tensor) -> None:
+        if self.gate_log is not None:
+            self.gate_log.append(gates.detach().float().cpu())
 
     def forward(self, capsules: torch.Tensor) -> torch.Tensor:
         """``capsules`` (T, B, L, dim) of tasks 0..t, the current one last -> the transfer capsule (B, L, dim)."""
-        t, b, length, dim = capsules.shape
-        routes = torch.stack(list(self.routes[:t])).to(capsules.dtype)
-        u = torch.einsum("tbld,tde->tble", capsules, routes)  # pre-route vectors
-        summary = self._pool(F.relu(self.conv_cur(u[-1].transpose(1, 2))))  # the current task, (B, C)
-        flat = u.reshape(t * b, length, dim).transpose(1, 2)  # (T*B, dim, L)
-        mixed = self.conv_pre(flat).view(t, b, -1, length) + self.fc_cur(summary)[None, :, :, None]
-        z = self._pool(F.relu(mixed))  # (T, B, C)
-        sim = torch.sigmoid(self.fc_sim(z))  # (T, B, dim)
-        gates = self.gates(z)  # (T, B)
-        if self.gate_log is not None:
-            self.gate_log.append(gates.detach().float().cpu())
-        weight = (gates[..., None].to(sim.dtype) * sim)[:, :, None, :]  # (T, B, 1, dim)
-        return (weight * u).sum(0)
-
-    def gates(self, z: torch.Tensor) -> torch.Tensor:
-        """δ per source task and example: Gumbel-softmax (straight-through) in training, argmax at inference."""
-        logits = self.fc_gate(z).float()
-        if self.training:
-            return F.gumbel_softmax(logits, tau=self.tau, hard=True)[..., 0]
-        return (logits[..., 0] >= logits[..., 1]).to(logits.dtype)
+        routes = self.stacked_routes(capsules.shape[0]).to(capsules.dtype)
+        u = torch.einsum("tbld,tde->tble", capsules, routes)
+        v, gates = transfer_capsule(u, *self.comparator(), tau=self.tau, training=self.training)
+        self.log(gates)
+        return v
 
 
 class KnowledgeSharing(PerTask):
@@ -137,6 +192,7 @@ class KnowledgeSharing(PerTask):
         self.capsules = nn.ModuleList()
         self.routing = TransferRouting(capsule_dim, channels, kernel, tau)
         self.out = MaskedLinear(capsule_dim, hidden, selector)
+        self.core: Callable[..., tuple[torch.Tensor, torch.Tensor]] = knowledge_sharing_core
 
     def add_task(self, device: torch.device | str | None = None) -> None:
         self.capsules.append(TaskCapsule(self.hidden, self.mid, self.dim).to(device))
@@ -150,12 +206,14 @@ class KnowledgeSharing(PerTask):
         yield from self.capsules[task].parameters()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        t = self.selector.task
-        capsules = all_capsules(list(self.capsules[: t + 1]), x)
-        # the routing and the projection back are many tiny layers: in float32, without autocast, so no
-        # layer casts its weights per call (on a GPU a step is bound by kernel launches, and each cast is one)
+        t, r = self.selector.task, self.routing
+        capsule_weights = stacked_capsules(list(self.capsules[: t + 1]))
+        v, gates = self.core(x, capsule_weights, r.stacked_routes(t + 1), r.comparator(), r.tau, r.training)
+        r.log(gates)
+        # the projection back is a tiny layer too: in float32, without autocast (on a GPU a step is bound
+        # by kernel launches, and a weight cast per call is one more)
         with torch.autocast(x.device.type, enabled=False):
-            return self.out(self.routing(capsules.float())).to(x.dtype)
+            return self.out(v).to(x.dtype)
 
 
 class CTRPlugin(HATMasked):
