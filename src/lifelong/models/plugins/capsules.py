@@ -127,8 +127,18 @@ def knowledge_sharing_core(
     """Task capsules and transfer routing as one function of tensors, so that one compiled version
     (``torch.compile``, the ``compile_routing`` option) serves every plugin site; the routing runs in
     float32, outside autocast (many tiny layers: no weight casts per call)."""
-    capsules = capsule_outputs(x, *capsule_weights)
-    with torch.autocast(x.device.type, enabled=False):
+    return route(capsule_outputs(x, *capsule_weights), routes, comparator, tau, training)
+
+
+def route(
+    capsules: torch.Tensor,
+    routes: torch.Tensor,
+    comparator: tuple[tuple[torch.Tensor, torch.Tensor], ...],
+    tau: float,
+    training: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Capsule outputs (T, B, L, dim) -> the transfer capsule and the gates, in float32 outside autocast."""
+    with torch.autocast(capsules.device.type, enabled=False):
         u = torch.einsum("tbld,tde->tble", capsules.float(), routes)  # pre-route vectors
         return transfer_capsule(u, *comparator, tau=tau, training=training)
 
@@ -165,9 +175,8 @@ class TransferRouting(nn.Module):
 
     def forward(self, capsules: torch.Tensor) -> torch.Tensor:
         """``capsules`` (T, B, L, dim) of tasks 0..t, the current one last -> the transfer capsule (B, L, dim)."""
-        routes = self.stacked_routes(capsules.shape[0]).to(capsules.dtype)
-        u = torch.einsum("tbld,tde->tble", capsules, routes)
-        v, gates = transfer_capsule(u, *self.comparator(), tau=self.tau, training=self.training)
+        routes = self.stacked_routes(capsules.shape[0])
+        v, gates = route(capsules, routes, self.comparator(), self.tau, self.training)
         self.log(gates)
         return v
 
