@@ -1,0 +1,77 @@
+"""The English control at long budgets: how many relearning updates until a frozen body reads new embeddings?
+
+The pipeline's control (English embeddings relearned like a new language, assembled with the task model)
+stays at the majority class after 300 updates. This script runs the same stage for one pretrained body of
+a finished ``run.py`` output folder, for a long budget, scoring the assembled model on SIB-200 English
+**dev** along the way (the curve), and on test once at the end. It answers whether the paper's low-data
+budget (5M tokens = 1,221 updates of 32 x 128) suffices here, and compares how fast the standard and the
+forgetting body relearn (the paper's convergence claim, on English).
+
+    python benchmarks/active_forgetting/control.py --run benchmarks/out/af/minilm --variant standard \
+        --steps 2500 --lr 5e-3 --threads 1        # and --variant forgetting on the other core
+
+Writes ``<run>/<variant>/control-<steps>/`` (the adapted model and its ``adaptation.json``) and
+``<run>/control-<variant>-<steps>.json``; a finished run is not repeated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from lifelong.data.files import resolve_data_dir
+from lifelong.io import read_json, write_json
+from lifelong.pretraining.assembly import assemble_and_evaluate
+from lifelong.pretraining.language import LanguageAdaptConfig, adapt_language
+from lifelong.pretraining.models import read_meta
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", type=Path, required=True, help="a run.py output folder")
+    p.add_argument("--variant", required=True, help="standard or forgetting (a subfolder of --run)")
+    p.add_argument("--data", type=Path, default=None, help="data root (default: $LIFELONG_DATA)")
+    p.add_argument("--steps", type=int, default=2500)
+    p.add_argument("--lr", type=float, default=5e-3)
+    p.add_argument("--lines", type=int, default=8000, help="English corpus lines (the pipeline's control)")
+    p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--threads", type=int)
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = resolve_data_dir(args.data)
+    body = args.run / args.variant
+    sib = data / "multilingual" / "sib200" / "en"
+    cfg = LanguageAdaptConfig(
+        lr=args.lr,
+        warmup_ratio=0.05,
+        model=str(body / "pretrained"),
+        corpus=str(data / "corpora" / "english.txt"),
+        out=str(body / f"control-{args.steps}"),
+        budget_steps=args.steps,
+        max_lines=args.lines,
+        seq_len=128,
+        log_every=25,
+        eval_body=str(body / "task"),
+        eval_test=str(sib / "dev.jsonl"),
+        eval_every=args.eval_every,
+    )
+    result_file = args.run / f"control-{args.variant}-{args.steps}.json"
+    if result_file.is_file() and read_json(result_file)["config"] == dataclasses.asdict(cfg):
+        print(f"{result_file} exists")
+        return
+    if read_meta(cfg.out).get("config") != dataclasses.asdict(cfg):
+        adapt_language(cfg)
+    meta = read_meta(cfg.out)
+    test = assemble_and_evaluate(body / "task", cfg.out, sib / "test.jsonl")
+    write_json(result_file, {"config": meta["config"], "curve": meta["curve"], "test": test})
+    curve = meta["curve"]
+    print(f"dev accuracy by step: {dict(zip(curve['eval_steps'], curve['accuracy'], strict=True))}")
+    print(f"test: {test}; wrote {result_file}")
+
+
+if __name__ == "__main__":
+    main()
