@@ -44,6 +44,10 @@ class BenchmarkSize:
     reset_every: int = 500  # K
     budget_steps: int = 200  # language-adaptation updates per language (batch 32 x 128 tokens)
     lr: float = 5e-4  # pretraining peak learning rate
+    # the forgetting variant's token-embedding peak lr (default: lr). Its embeddings start from scratch
+    # every K updates; continuing a pretrained body at a small lr would leave every episode's relearning
+    # at a fraction of what a from-scratch pretraining lr achieves.
+    forgetting_embedding_lr: float | None = None
     layers: int = 4
     hidden: int = 256
     heads: int = 4
@@ -76,6 +80,7 @@ def configs(size: BenchmarkSize, data: Path, out: Path, reset_every: int | None)
         warmup_ratio=0.05,
         lr=size.lr,
         reset_every=reset_every,
+        embedding_lr=size.forgetting_embedding_lr if reset_every else None,
         max_lines=size.max_lines,
         tokenizer_lines=size.max_lines or 200_000,
         init=size.init,
@@ -199,7 +204,9 @@ def report(
         "# Active forgetting: zero-shot SIB-200 transfer\n",
         f"Pretraining: {body}, {size.steps} steps x 32 x {size.seq_len} tokens, peak lr {size.lr:g}; "
         "forgetting resets the token embeddings every "
-        f"K={size.reset_every} steps. Language adaptation: {size.budget_steps} steps per language "
+        f"K={size.reset_every} steps"
+        + (f" (embedding peak lr {size.forgetting_embedding_lr:g})" if size.forgetting_embedding_lr else "")
+        + f". Language adaptation: {size.budget_steps} steps per language "
         "(new BPE tokenizer + embeddings, body frozen). Task adaptation: SIB-200 English train, "
         "embeddings frozen. `en` = the task model with its own English embeddings; "
         f"`{ENGLISH_CONTROL}` = the control, English embeddings relearned like a new language (neither "
@@ -264,6 +271,12 @@ def main() -> None:
         help="language-adaptation budget in tokens instead (the paper: 5e6), as steps of 32 x seq_len",
     )
     p.add_argument("--lr", type=float, help="pretraining peak learning rate (default 5e-4)")
+    p.add_argument(
+        "--forgetting-embedding-lr",
+        type=float,
+        help="peak lr of the forgetting variant's token embeddings, relearned from scratch every K "
+        "updates (default: --lr)",
+    )
     p.add_argument("--layers", type=int, help="a fresh body's layers (default 4)")
     p.add_argument("--hidden", type=int, help="a fresh body's width (default 256)")
     p.add_argument("--heads", type=int, help="a fresh body's attention heads (default 4)")
@@ -288,6 +301,7 @@ def main() -> None:
         "reset_every": args.reset_every,
         "budget_steps": args.budget_steps,
         "lr": args.lr,
+        "forgetting_embedding_lr": args.forgetting_embedding_lr,
         "layers": args.layers,
         "hidden": args.hidden,
         "heads": args.heads,
