@@ -218,6 +218,22 @@ def test_sparse_masked_lm_loss_equals_the_full_one(data):
     assert torch.allclose(SparseMaskedLM(model)(x, labels), model(input_ids=x, labels=labels).loss, atol=1e-5)
 
 
+def test_embedding_lr_sets_only_the_embedding_groups_peak(data):
+    """The forgetting variant of a continued body relearns fresh embeddings at their own, larger lr."""
+    tok = train_tokenizer(read_lines(data["english"]), 300, 32)
+    cfg = _tiny(data["english"], Path("unused"), lr=1e-4, embedding_lr=2e-3, reset_every=4, warmup_ratio=0.0)
+    model = build_model(cfg, tok)
+    opt, scheduler = pretraining_optimizer(model, cfg)
+    emb = model.get_input_embeddings().weight
+    peaks = {any(p is emb for p in g["params"]): g["initial_lr"] for g in opt.param_groups}
+    assert peaks == {True: 2e-3, False: 1e-4}
+    for _ in range(4):  # to the first reset: the embedding schedule restarts there, the body's does not
+        opt.step()
+        scheduler.step()
+    lrs = {any(p is emb for p in g["params"]): g["lr"] for g in opt.param_groups}
+    assert lrs[False] < 1e-4 and lrs[True] < 2e-3 * 0.2  # embeddings: warm-up of the new episode
+
+
 def test_pretraining_resets_embeddings_with_their_own_schedule(pretrained):
     log = json.loads((pretrained / "pretrain_log.json").read_text())
     assert log["resets"] == [3, 6] and log["finished"] and log["tokens_per_second"] > 0
