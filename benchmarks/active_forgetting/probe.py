@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 from transformers import AutoModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from lifelong.data.files import resolve_data_dir
 from lifelong.pretraining.classify import read_labelled
@@ -52,6 +53,7 @@ def main() -> None:
     p.add_argument("--relearned", type=Path, nargs="*", default=[], help="language-adaptation folders")
     p.add_argument("--data", type=Path, default=None, help="data root (default: $LIFELONG_DATA)")
     args = p.parse_args()
+    hf_logging.set_verbosity_error()  # a masked-LM folder loaded as a bare encoder rightly drops its head
     sib = resolve_data_dir(args.data) / "multilingual" / "sib200" / "en"
     train, dev = read_labelled(sib / "train.jsonl"), read_labelled(sib / "dev.jsonl")
     y_train, y_dev = [r.label for r in train], [r.label for r in dev]
