@@ -368,6 +368,8 @@ def test_bad_input_is_a_lifelong_error_naming_the_culprit(data, tmp_path):
         )
     with pytest.raises(ConfigError, match="pretrain.hiden"):
         _cli(["forgetting-pipeline", "--out", str(tmp_path / "p"), "--set", "pretrain.hiden=8"])
+    with pytest.raises(DataError, match=r"nowhere \(from --data\)\. Set it with --data DIR"):
+        _cli(["forgetting-pipeline", "--out", str(tmp_path / "p"), "--data", str(tmp_path / "nowhere")])
     with pytest.raises(LifelongError, match="missing.jsonl"):
         _cli(
             [

@@ -42,7 +42,7 @@ def main() -> None:
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = resolve_data_dir(args.data)
+    data = resolve_data_dir(args.data, flag="--data")
     body = args.run / args.variant
     sib = data / "multilingual" / "sib200" / "en"
     cfg = LanguageAdaptConfig(

@@ -54,7 +54,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=None, help="data root (default: $LIFELONG_DATA)")
     args = p.parse_args()
     hf_logging.set_verbosity_error()  # a masked-LM folder loaded as a bare encoder rightly drops its head
-    sib = resolve_data_dir(args.data) / "multilingual" / "sib200" / "en"
+    sib = resolve_data_dir(args.data, flag="--data") / "multilingual" / "sib200" / "en"
     train, dev = read_labelled(sib / "train.jsonl"), read_labelled(sib / "dev.jsonl")
     y_train, y_dev = [r.label for r in train], [r.label for r in dev]
     x_train, x_dev = features(args.body, train), features(args.body, dev)

@@ -294,7 +294,7 @@ def main() -> None:
     )
     args = p.parse_args()
 
-    data = resolve_data_dir(args.data)
+    data = resolve_data_dir(args.data, flag="--data")
     size = SMOKE if args.smoke else BenchmarkSize()
     overrides = {
         "steps": args.steps,

@@ -227,7 +227,7 @@ def pretraining_case(args: argparse.Namespace, peak: float) -> dict[str, Any]:
     spec.loader.exec_module(af)
     steps = 20 if args.quick else 60
     cfg = PretrainConfig(
-        corpus=str(resolve_data_dir(args.data) / "corpora" / "english.txt"),
+        corpus=str(resolve_data_dir(args.data, flag="--data") / "corpora" / "english.txt"),
         out="",
         vocab_size=8192,
         layers=4,

@@ -35,28 +35,31 @@ ANY_SUFFIXES = tuple(SUFFIX_FORMATS)
 DATA_HINT = "e.g. DATA/tc/agnews/train.jsonl"
 
 
-def _missing_dir_message(tried: str, origin: str) -> str:
+def _missing_dir_message(tried: str, origin: str, flag: str = "--data-dir") -> str:
     return (
-        f"data directory not found: {tried} (from {origin}). Set it with --data-dir DIR or the "
+        f"data directory not found: {tried} (from {origin}). Set it with {flag} DIR or the "
         f"{DATA_ENV} environment variable; benchmark files go under it, {DATA_HINT}. "
         f"The built-in stream (benchmark 'builtin') needs no data."
     )
 
 
-def resolve_data_dir(cli_value: str | Path | None, env: Mapping[str, str] | None = None) -> Path:
-    """The data directory: the CLI value, else $LIFELONG_DATA; it must exist."""
+def resolve_data_dir(
+    cli_value: str | Path | None, env: Mapping[str, str] | None = None, flag: str = "--data-dir"
+) -> Path:
+    """The data directory: the CLI value, else $LIFELONG_DATA; it must exist. ``flag`` is the option
+    the calling command takes it from, so the message names the one the user can actually pass."""
     env = os.environ if env is None else env
     if cli_value:
-        path, origin = Path(cli_value).expanduser(), "--data-dir"
+        path, origin = Path(cli_value).expanduser(), flag
     elif env.get(DATA_ENV):
         path, origin = Path(env[DATA_ENV]).expanduser(), DATA_ENV
     else:
         raise DataError(
-            f"no data directory given. Set it with --data-dir DIR or the {DATA_ENV} environment variable; "
+            f"no data directory given. Set it with {flag} DIR or the {DATA_ENV} environment variable; "
             f"benchmark files go under it, {DATA_HINT}. The built-in stream (benchmark 'builtin') needs no data."
         )
     if not path.is_dir():
-        raise DataError(_missing_dir_message(str(path), origin))
+        raise DataError(_missing_dir_message(str(path), origin, flag))
     return path
 
 

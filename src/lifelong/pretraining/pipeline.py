@@ -150,7 +150,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
     """All stages for one pretrained model; writes results.json, results.md and curves.png into ``out``."""
     if not cfg.out:
         raise ConfigError("the pipeline needs an output folder (out)")
-    out, data = Path(cfg.out), resolve_data_dir(cfg.data or None)
+    out, data = Path(cfg.out), resolve_data_dir(cfg.data or None, flag="--data")
     name = cfg.name or out.name
     multi = data / "multilingual"
     main_task = zero_shot_task(cfg.task_name)
