@@ -1,7 +1,7 @@
 """Plot every English control found under some ``run.py`` variant folders: masked-LM loss and the assembled
 model's accuracy against relearning updates, with the majority class marked.
 
-    python benchmarks/active_forgetting/plot_controls.py --out docs/img/active_forgetting_minilm_control.png \
+    python benchmarks/active_forgetting/plot_controls.py --data ../shared/data --out docs/img/active_forgetting_minilm_control.png \
         standard=benchmarks/out/af/minilm/standard "forgetting, emb. lr 2e-3"=benchmarks/out/af/minilm-elr/forgetting
 
 A variant folder holds the pipeline's control (``languages/en-control``, scored on test) and any long
@@ -16,10 +16,12 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from lifelong.data.files import resolve_data_dir
 from lifelong.io import atomic_path
+from lifelong.pretraining.classify import read_labelled
 from lifelong.pretraining.models import read_meta
 
-MAJORITY = 0.25  # SIB-200 English: 25.0 % of test, 25.3 % of dev
+SIB_ENGLISH_TEST = "multilingual/sib200/en/test.jsonl"  # the majority-class line (dev's is within a point)
 
 
 def controls(folder: Path) -> dict[str, dict]:
@@ -38,8 +40,11 @@ def controls(folder: Path) -> dict[str, dict]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="the PNG to write")
+    p.add_argument("--data", type=Path, default=None, help="data root (default: $LIFELONG_DATA)")
     p.add_argument("variants", nargs="+", help="label=folder of a run.py variant")
     args = p.parse_args()
+    labels = [r.label for r in read_labelled(resolve_data_dir(args.data, flag="--data") / SIB_ENGLISH_TEST)]
+    majority = max(labels.count(label) for label in set(labels)) / len(labels)
     fig = Figure(figsize=(11, 4), layout="constrained")
     FigureCanvasAgg(fig)
     loss_ax, acc_ax = fig.subplots(1, 2)
@@ -50,7 +55,7 @@ def main() -> None:
             loss_ax.plot(curve["steps"], curve["mlm_loss"], style, color=f"C{i}", linewidth=1.0, label=name)
             acc = [100 * a for a in curve["accuracy"]]
             acc_ax.plot(curve["eval_steps"], acc, style, color=f"C{i}", marker=".", linewidth=1.0, label=name)
-    acc_ax.axhline(100 * MAJORITY, color="grey", linewidth=0.8, label="majority class")
+    acc_ax.axhline(100 * majority, color="grey", linewidth=0.8, label="majority class (test)")
     loss_ax.set(xlabel="relearning updates (32 x 128 tokens)", ylabel="English masked-LM loss")
     acc_ax.set(xlabel="relearning updates", ylabel="SIB-200 English accuracy (%), assembled model")
     for ax in (loss_ax, acc_ax):
