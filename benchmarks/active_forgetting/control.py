@@ -1,17 +1,21 @@
-"""The English control at long budgets: how many relearning updates until a frozen body reads new embeddings?
+"""Language adaptation at long budgets: how many relearning updates until a frozen body reads new embeddings?
 
-The pipeline's control (English embeddings relearned like a new language, assembled with the task model)
-stays at the majority class after 300 updates. This script runs the same stage for one pretrained body of
-a finished ``run.py`` output folder, for a long budget, scoring the assembled model on SIB-200 English
+The pipeline's English control (English embeddings relearned like a new language, assembled with the task
+model) stays at the majority class after 300 updates. This script runs the same stage for one pretrained
+body of a finished ``run.py`` output folder, for a long budget, scoring the assembled model on SIB-200
 **dev** along the way (the curve), and on test once at the end. It answers whether the paper's low-data
 budget (5M tokens = 1,221 updates of 32 x 128) suffices here, and compares how fast the standard and the
-forgetting body relearn (the paper's convergence claim, on English).
+forgetting body relearn (the paper's convergence claim). ``--language en`` (the default) is the English
+control on the first 8,000 corpus lines; any other language relearns from its whole target corpus.
 
     python benchmarks/active_forgetting/control.py --run benchmarks/out/af/minilm --variant standard \
         --steps 2500 --lr 5e-3 --threads 1        # and --variant forgetting on the other core
+    python benchmarks/active_forgetting/control.py --run benchmarks/out/af/minilm --variant standard \
+        --language de --steps 1221 --lr 5e-3 --threads 1      # the paper's 5M-token budget, German
 
-Writes ``<run>/<variant>/control-<steps>/`` (the adapted model and its ``adaptation.json``) and
-``<run>/control-<variant>-<steps>.json``; a finished run is not repeated.
+Writes ``<run>/<variant>/<name>-<steps>/`` (the adapted model and its ``adaptation.json``) and
+``<run>/<name>-<variant>-<steps>.json``, where ``<name>`` is ``control`` for English and the language code
+otherwise; a finished run is not repeated.
 """
 
 from __future__ import annotations
@@ -36,7 +40,10 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=None, help="data root (default: $LIFELONG_DATA)")
     p.add_argument("--steps", type=int, default=2500)
     p.add_argument("--lr", type=float, default=5e-3)
-    p.add_argument("--lines", type=int, default=8000, help="English corpus lines (the pipeline's control)")
+    p.add_argument("--language", default="en", help="en (the English control) or a target language code")
+    p.add_argument(
+        "--lines", type=int, help="corpus lines (default: 8,000 for English, as the pipeline's control)"
+    )
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--threads", type=int)
     args = p.parse_args()
@@ -44,22 +51,32 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     data = resolve_data_dir(args.data, flag="--data")
     body = args.run / args.variant
-    sib = data / "multilingual" / "sib200" / "en"
+    english = args.language == "en"
+    corpus = (
+        data / "corpora" / "english.txt"
+        if english
+        else data / "multilingual" / "corpora" / f"{args.language}.txt"
+    )
+    sib = data / "multilingual" / "sib200" / args.language
+    for path in (corpus, sib / "dev.jsonl", sib / "test.jsonl", body / "pretrained", body / "task"):
+        if not path.exists():
+            p.error(f"{path} not found (check --language, --run and --variant)")
+    name = "control" if english else args.language
     cfg = LanguageAdaptConfig(
         lr=args.lr,
         warmup_ratio=0.05,
         model=str(body / "pretrained"),
-        corpus=str(data / "corpora" / "english.txt"),
-        out=str(body / f"control-{args.steps}"),
+        corpus=str(corpus),
+        out=str(body / f"{name}-{args.steps}"),
         budget_steps=args.steps,
-        max_lines=args.lines,
+        max_lines=args.lines or (8000 if english else None),
         seq_len=128,
         log_every=25,
         eval_body=str(body / "task"),
         eval_test=str(sib / "dev.jsonl"),
         eval_every=args.eval_every,
     )
-    result_file = args.run / f"control-{args.variant}-{args.steps}.json"
+    result_file = args.run / f"{name}-{args.variant}-{args.steps}.json"
     if result_file.is_file() and read_json(result_file)["config"] == dataclasses.asdict(cfg):
         print(f"{result_file} exists")
         return

@@ -237,17 +237,18 @@ def report(
     if {"standard", "forgetting"} <= set(results):
         lines += paper_measures(results, langs)
     lines.append("\n## English pretraining loss (`pretraining.png`)\n")
-    lines.append("| variant | " + " | ".join(f"{s}" for s in (1000, size.steps // 2, size.steps)) + " |")
-    lines.append("|---" * 4 + "|")
+    points = sorted({size.steps // 4, size.steps // 2, size.steps})
+    lines.append("| variant | " + " | ".join(f"{s}" for s in points) + " |")
+    lines.append("|---" * (len(points) + 1) + "|")
     for name, log in logs.items():
         loss = loss_by_step(log)
-        cells = [f"{loss[s]:.2f}" if s in loss else "—" for s in (1000, size.steps // 2, size.steps)]
+        cells = [f"{loss[s]:.2f}" if s in loss else "—" for s in points]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     for name, log in logs.items():
         if log["resets"]:
             lines.append(f"\n{name}: loss after the given number of updates into each episode\n")
             lines.append(relearning_table(log))
-    lines.append("\n## Cost (this invocation; finished stages are skipped on a re-run)\n")
+    lines.append("\n## Cost (each variant's last invocation; finished stages are skipped on a re-run)\n")
     for name, r in results.items():
         stages = ", ".join(f"{stage} {sec / 60:.1f}" for stage, sec in r["seconds"].items())
         lines.append(
@@ -292,6 +293,12 @@ def main() -> None:
         help="run only these (e.g. one per core in parallel, into the same --out); finished stages "
         "are skipped, so a last run with both only assembles the report",
     )
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="write report.md and the plots from the variants' finished results.json, running nothing "
+        "(e.g. when a variant folder is a link to another run's, whose recorded paths differ)",
+    )
     args = p.parse_args()
 
     data = resolve_data_dir(args.data, flag="--data")
@@ -321,8 +328,15 @@ def main() -> None:
     for name in args.variants:
         k = size.reset_every if VARIANTS[name] else None
         t0 = time.perf_counter()
-        results[name] = run_pipeline(configs(size, data, args.out / name, k))
-        timings[name] = time.perf_counter() - t0
+        if args.report_only:
+            finished = args.out / name / "results.json"
+            if not finished.is_file():
+                p.error(f"{finished} not found: run the variant without --report-only first")
+            results[name] = read_json(finished)
+            timings[name] = sum(results[name]["seconds"].values())
+        else:
+            results[name] = run_pipeline(configs(size, data, args.out / name, k))
+            timings[name] = time.perf_counter() - t0
         log = read_json(args.out / name / "pretrained" / "pretrain_log.json")
         results[name]["pretrain_tokens_per_second"] = log["tokens_per_second"]
 
