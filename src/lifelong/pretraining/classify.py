@@ -56,15 +56,11 @@ def encode(tokenizer: Any, examples: list[Example], max_len: int) -> Any:
 
 
 @torch.no_grad()
-def evaluate_classifier(
+def predict_labels(
     model: nn.Module, tokenizer: Any, examples: list[Example], batch_size: int = 64, bf16: bool = True
-) -> dict[str, float]:
-    """Accuracy and macro-F1 over the model's label set (the core scorer), plus the number of rows."""
-    label2id = model.config.label2id
-    unknown = sorted({ex.label for ex in examples} - set(label2id))
-    if unknown:
-        raise DataError(f"test labels {unknown} are not among the model's labels {sorted(label2id)}")
-    id2label = {i: label for label, i in label2id.items()}
+) -> list[str]:
+    """The model's label for each example, in order."""
+    id2label = {i: label for label, i in model.config.label2id.items()}
     was_training = model.training
     model.eval()
     predictions: list[str] = []
@@ -74,5 +70,17 @@ def evaluate_classifier(
             logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
         predictions.extend(id2label[j] for j in logits.argmax(-1).tolist())
     model.train(was_training)
+    return predictions
+
+
+def evaluate_classifier(
+    model: nn.Module, tokenizer: Any, examples: list[Example], batch_size: int = 64, bf16: bool = True
+) -> dict[str, float]:
+    """Accuracy and macro-F1 over the model's label set (the core scorer), plus the number of rows."""
+    label2id = model.config.label2id
+    unknown = sorted({ex.label for ex in examples} - set(label2id))
+    if unknown:
+        raise DataError(f"test labels {unknown} are not among the model's labels {sorted(label2id)}")
+    predictions = predict_labels(model, tokenizer, examples, batch_size, bf16)
     task = Task(name="zero-shot", kind="classification", labels=tuple(label2id))
     return {**score_task(task, examples, predictions), "n": len(examples)}
