@@ -75,7 +75,7 @@ def main() -> None:
         acc_ax.axhline(majority, color="grey", linewidth=0.8, label="majority class (test)")
         what = "English control" if language == "en" else language
         loss_ax.set(xlabel="relearning updates (32 x 128 tokens)", ylabel=f"{what}: masked-LM loss")
-        acc_ax.set(xlabel="relearning updates", ylabel=f"{what}: SIB-200 accuracy (%), assembled model")
+        acc_ax.set(xlabel="relearning updates", ylabel=f"{what}: SIB-200 accuracy (%)")
         for ax in (loss_ax, acc_ax):
             ax.grid(alpha=0.3)
         acc_ax.legend(fontsize=7)
