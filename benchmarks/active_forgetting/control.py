@@ -15,7 +15,9 @@ control on the first 8,000 corpus lines; any other language relearns from its wh
 
 Writes ``<run>/<variant>/<name>-<steps>/`` (the adapted model and its ``adaptation.json``) and
 ``<run>/<name>-<variant>-<steps>.json``, where ``<name>`` is ``control`` for English and the language code
-otherwise; a finished run is not repeated.
+otherwise; a finished run is not repeated. The result file is also kept in git
+(``kept_results.py``): a run recorded with the same config is not repeated either, even when the output
+folder is gone.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import dataclasses
 from pathlib import Path
 
 import torch
+from kept_results import find, keep
 
 from lifelong.data.files import resolve_data_dir
 from lifelong.io import read_json, write_json
@@ -58,9 +61,6 @@ def main() -> None:
         else data / "multilingual" / "corpora" / f"{args.language}.txt"
     )
     sib = data / "multilingual" / "sib200" / args.language
-    for path in (corpus, sib / "dev.jsonl", sib / "test.jsonl", body / "pretrained", body / "task"):
-        if not path.exists():
-            p.error(f"{path} not found (check --language, --run and --variant)")
     name = "control" if english else args.language
     cfg = LanguageAdaptConfig(
         lr=args.lr,
@@ -76,15 +76,21 @@ def main() -> None:
         eval_test=str(sib / "dev.jsonl"),
         eval_every=args.eval_every,
     )
-    result_file = args.run / f"{name}-{args.variant}-{args.steps}.json"
-    if result_file.is_file() and read_json(result_file)["config"] == dataclasses.asdict(cfg):
-        print(f"{result_file} exists")
+    result_name = f"{name}-{args.variant}-{args.steps}.json"
+    result_file = args.run / result_name
+    finished = find(args.run, result_name)
+    if finished and read_json(finished)["config"] == dataclasses.asdict(cfg):
+        print(f"{finished} exists")
         return
+    for path in (corpus, sib / "dev.jsonl", sib / "test.jsonl", body / "pretrained", body / "task"):
+        if not path.exists():
+            p.error(f"{path} not found (check --language, --run and --variant)")
     if read_meta(cfg.out).get("config") != dataclasses.asdict(cfg):
         adapt_language(cfg)
     meta = read_meta(cfg.out)
     test = assemble_and_evaluate(body / "task", cfg.out, sib / "test.jsonl")
     write_json(result_file, {"config": meta["config"], "curve": meta["curve"], "test": test})
+    print(f"kept in {keep(result_file, args.run)}")
     curve = meta["curve"]
     print(f"dev accuracy by step: {dict(zip(curve['eval_steps'], curve['accuracy'], strict=True))}")
     print(f"test: {test}; wrote {result_file}")

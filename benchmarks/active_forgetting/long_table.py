@@ -7,13 +7,15 @@ Each ``name:steps`` names the result files ``<run>/<name>-standard-<steps>.json`
 ``<run>/<name>-forgetting-<steps>.json`` (``control`` = the English control). Per run: masked-LM loss
 along the way, dev accuracy along the way, test accuracy / macro-F1 at the end, the relative test-accuracy
 gain of forgetting over standard, and the updates the forgetting body needs to reach the standard body's
-final loss.
+final loss. A file missing from a run folder is read from its record (``kept_results.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from kept_results import find
 
 from lifelong.io import read_json
 
@@ -46,10 +48,11 @@ def rows(name: str, steps: int, standard: dict, forgetting: dict) -> list[str]:
             f"| {name} | {body} | {losses} | {devs} | {100 * test['accuracy']:.1f} / {100 * test['macro_f1']:.1f} |"
         )
     a, b = standard["test"]["accuracy"], forgetting["test"]["accuracy"]
+    gain = "n/a (standard at 0)" if a == 0 else f"{100 * (b - a) / a:+.1f} %"
     reach = first_reaching(forgetting["curve"], standard["curve"]["mlm_loss"][-1])
     out.append(
         f"| {name} | forgetting vs standard | reaches standard's final loss after "
-        f"{'—' if reach is None else reach} of {steps} | | relative test gain {100 * (b - a) / a:+.1f} % |"
+        f"{'—' if reach is None else reach} of {steps} | | relative test gain {gain} |"
     )
     return out
 
@@ -69,13 +72,14 @@ def main() -> None:
         if not steps_text.isdigit():
             p.error(f"--runs {spec!r}: expected name:steps, e.g. de:1221")
         steps = int(steps_text)
-        files = [
-            args.standard / f"{name}-standard-{steps}.json",
-            args.forgetting / f"{name}-forgetting-{steps}.json",
+        wanted = [
+            (args.standard, f"{name}-standard-{steps}.json"),
+            (args.forgetting, f"{name}-forgetting-{steps}.json"),
         ]
-        missing = [str(f) for f in files if not f.is_file()]
+        files = [find(run, file) for run, file in wanted]
+        missing = [str(run / file) for (run, file), f in zip(wanted, files, strict=True) if f is None]
         if missing:
-            p.error(f"not found: {', '.join(missing)} (run control.py first)")
+            p.error(f"not found, nor in the records: {', '.join(missing)} (run control.py first)")
         standard, forgetting = (read_json(f) for f in files)
         shown = " / ".join(map(str, marks(standard["curve"], steps)))
         lines.append(f"| *{name}: updates {shown}* | | | | |")

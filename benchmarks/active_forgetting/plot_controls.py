@@ -7,7 +7,8 @@ loss and the assembled model's accuracy against relearning updates, with the maj
 
 A variant folder holds the pipeline's adaptation (``languages/en-control`` for English, ``languages/<lang>``
 otherwise; scored on test) and any long run of ``control.py`` (``control-<steps>`` for English,
-``<lang>-<steps>`` otherwise; scored on dev).
+``<lang>-<steps>`` otherwise; scored on dev). When the folder is gone, the same curves are read from the
+records (``kept_results.py``): the variant's ``results.json`` and ``control.py``'s result files.
 """
 
 from __future__ import annotations
@@ -15,26 +16,32 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from kept_results import find, glob_kept
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from lifelong.data.files import resolve_data_dir
-from lifelong.io import atomic_path
+from lifelong.io import atomic_path, read_json
 from lifelong.pretraining.classify import read_labelled
 from lifelong.pretraining.models import read_meta
+from lifelong.pretraining.report import ENGLISH_CONTROL
 
 
 def adaptations(folder: Path, language: str) -> dict[str, dict]:
-    """The finished adaptations of one language in one variant folder, by a label naming budget and split."""
+    """The finished adaptations of one language in one variant folder (or its record), by a label naming
+    budget and split."""
     found = {}
     pipeline = read_meta(folder / "languages" / ("en-control" if language == "en" else language))
+    results = find(folder.parent, Path(folder.name) / "results.json")
+    row = ENGLISH_CONTROL if language == "en" else language
     if pipeline:
         found[f"{pipeline['steps']} updates, test"] = pipeline["curve"]
+    elif results and f"{(r := read_json(results))['name']}/{row}" in r["curves"]:
+        found[f"{r['scores'][row]['steps']} updates, test"] = r["curves"][f"{r['name']}/{row}"]
     prefix = "control" if language == "en" else language
-    for long in sorted(folder.glob(f"{prefix}-*")):
-        meta = read_meta(long)
-        if meta:
-            found[f"{meta['steps']} updates, dev"] = meta["curve"]
+    for long in glob_kept(folder.parent, f"{prefix}-{folder.name}-*.json"):
+        result = read_json(long)
+        found[f"{result['config']['budget_steps']} updates, dev"] = result["curve"]
     return found
 
 

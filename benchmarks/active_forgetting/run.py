@@ -17,6 +17,8 @@ with the English control (English embeddings relearned on the frozen body, teste
 
 Data is read from ``--data`` (default ``$LIFELONG_DATA``), never copied.
 Finished stages are skipped when the same command is run again, so an interrupted run resumes.
+Each finished variant's ``results.json`` and pretraining log are also kept in git (``kept_results.py``),
+so ``--report-only`` rebuilds the report after the output folder is gone.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import time
 from pathlib import Path
 
 import torch
+from kept_results import find, keep
 
 from lifelong.data.files import resolve_data_dir
 from lifelong.io import atomic_path, read_json, write_json, write_text
@@ -118,8 +121,11 @@ def accuracy_by_step(curves: dict[str, dict]) -> dict[int, float]:
     return {s: sum(v) / len(v) for s, v in sorted(by_step.items())}
 
 
+PRETRAIN_LOG = Path("pretrained") / "pretrain_log.json"
+
+
 def pretraining_logs(out: Path, names: list[str]) -> dict[str, dict]:
-    return {name: read_json(out / name / "pretrained" / "pretrain_log.json") for name in names}
+    return {name: read_json(find(out, Path(name) / PRETRAIN_LOG)) for name in names}
 
 
 def loss_by_step(log: dict) -> dict[int, float]:
@@ -329,15 +335,20 @@ def main() -> None:
         k = size.reset_every if VARIANTS[name] else None
         t0 = time.perf_counter()
         if args.report_only:
-            finished = args.out / name / "results.json"
-            if not finished.is_file():
-                p.error(f"{finished} not found: run the variant without --report-only first")
+            finished = find(args.out, Path(name) / "results.json")
+            if finished is None:
+                p.error(
+                    f"{args.out / name / 'results.json'} not found, nor in the records: run the variant first"
+                )
             results[name] = read_json(finished)
             timings[name] = sum(results[name]["seconds"].values())
         else:
             results[name] = run_pipeline(configs(size, data, args.out / name, k))
             timings[name] = time.perf_counter() - t0
-        log = read_json(args.out / name / "pretrained" / "pretrain_log.json")
+            for kept in (Path(name) / "results.json", Path(name) / PRETRAIN_LOG):
+                if not args.smoke:  # a smoke run proves the code runs; it is not a result
+                    keep(args.out / kept, args.out)
+        log = read_json(find(args.out, Path(name) / PRETRAIN_LOG))
         results[name]["pretrain_tokens_per_second"] = log["tokens_per_second"]
 
     curves = {label: c for r in results.values() for label, c in r["curves"].items()}
