@@ -24,7 +24,7 @@ from lifelong.errors import ConfigError, DataError, LifelongError
 from lifelong.optim import WarmupDecay
 from lifelong.pretraining import commands
 from lifelong.pretraining.assembly import assemble
-from lifelong.pretraining.classify import read_labelled
+from lifelong.pretraining.classify import evaluate_classifier, read_labelled
 from lifelong.pretraining.corpus import read_lines, train_tokenizer
 from lifelong.pretraining.forgetting import (
     ForgettingSchedule,
@@ -506,6 +506,15 @@ def test_pipeline_runs_from_the_cli_with_an_extra_pair_task_and_resumes(data_roo
     control = json.loads((run / "languages" / "en-control" / "adaptation.json").read_text())
     assert control["config"]["corpus"].endswith("english.txt") and control["final"]["n"] == 30
     assert "en (relearned)" in (run / "results.md").read_text()
+    # the reference: the English task model reading xx with its own vocabulary, nothing relearned
+    task = run / "task"
+    own = evaluate_classifier(
+        load_classifier(task),
+        load_tokenizer(task),
+        read_labelled(data_root / "multilingual/sib200/xx/test.jsonl"),
+    )
+    assert results["no_relearning"] == {"xx": pytest.approx(own)}
+    assert "run, no relearning" in (run / "results.md").read_text()
     assert set(results["extra_tasks"]["xnli"]) == {"en", "xx"}
     assert results["extra_tasks"]["xnli"]["xx"]["n"] == 30  # rows 1245.. only
     assert json.loads((run / "task-xnli" / "adaptation.json").read_text())["steps"] == 39  # 1245 / 32

@@ -201,6 +201,11 @@ def report(
     results: dict[str, dict], size: BenchmarkSize, timings: dict[str, float], logs: dict[str, dict]
 ) -> str:
     scores = {name: r["scores"] for name, r in results.items()}
+    # the English task model reading each target language with its own vocabulary (results made before
+    # the pipeline measured it have none)
+    columns = scores | {
+        f"{n}, no relearning": r["no_relearning"] for n, r in results.items() if "no_relearning" in r
+    }
     body = (
         f"continued pretraining of {size.init}"
         if size.init
@@ -216,11 +221,12 @@ def report(
         "(new BPE tokenizer + embeddings, body frozen). Task adaptation: SIB-200 English train, "
         "embeddings frozen. `en` = the task model with its own English embeddings; "
         f"`{ENGLISH_CONTROL}` = the control, English embeddings relearned like a new language (neither "
-        "is in the mean).\n",
+        "is in the mean); `<variant>, no relearning` = the English task model reading the target language "
+        "through its own English vocabulary.\n",
         "## Accuracy (%)\n",
-        results_table(scores, "accuracy"),
+        results_table(columns, "accuracy"),
         "## Macro-F1 (%)\n",
-        results_table(scores, "macro_f1"),
+        results_table(columns, "macro_f1"),
         "## Mean target accuracy (%) vs language-adaptation steps\n",
     ]
     curves = {name: accuracy_by_step(r["curves"]) for name, r in results.items()}
