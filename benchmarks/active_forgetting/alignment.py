@@ -33,6 +33,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from control import long_run_name
 
 from lifelong.data.files import resolve_data_dir
 from lifelong.data.task import Example
@@ -42,15 +43,17 @@ from lifelong.pretraining.assembly import assemble
 from lifelong.pretraining.classify import encode, predict_labels, read_labelled
 from lifelong.pretraining.corpus import make_collator, mask_batch, pack_blocks
 from lifelong.pretraining.models import load_classifier, load_mlm, load_tokenizer, max_length, read_meta
+from lifelong.pretraining.pipeline import adaptation_folder
 
 MASK_DRAWS = 5
 
 
 def budgets(body: Path, language: str) -> list[tuple[int, Path]]:
     """(updates, folder) of every finished language adaptation of ``language`` in ``body``."""
-    short = "en-control" if language == "en" else language
-    long_prefix = "control" if language == "en" else language
-    folders = [body / "languages" / short, *sorted(body.glob(f"{long_prefix}-[0-9]*"))]
+    folders = [
+        body / "languages" / adaptation_folder(language),
+        *sorted(body.glob(f"{long_run_name(language)}-[0-9]*")),
+    ]
     found = [(read_meta(f).get("steps"), f) for f in folders if read_meta(f)]
     return sorted((int(steps), f) for steps, f in found if steps)
 

@@ -36,6 +36,11 @@ from lifelong.pretraining.language import LanguageAdaptConfig, adapt_language
 from lifelong.pretraining.models import read_meta
 
 
+def long_run_name(language: str) -> str:
+    """What this script calls a language's long run (``<name>-<steps>`` folders, ``<name>-<variant>-<steps>.json``)."""
+    return "control" if language == "en" else language
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", type=Path, required=True, help="a run.py output folder")
@@ -61,7 +66,7 @@ def main() -> None:
         else data / "multilingual" / "corpora" / f"{args.language}.txt"
     )
     sib = data / "multilingual" / "sib200" / args.language
-    name = "control" if english else args.language
+    name = long_run_name(args.language)
     cfg = LanguageAdaptConfig(
         lr=args.lr,
         warmup_ratio=0.05,

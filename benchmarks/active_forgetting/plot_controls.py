@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from control import long_run_name
 from kept_results import find, glob_kept
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -24,6 +25,7 @@ from lifelong.data.files import resolve_data_dir
 from lifelong.io import atomic_path, read_json
 from lifelong.pretraining.classify import read_labelled
 from lifelong.pretraining.models import read_meta
+from lifelong.pretraining.pipeline import adaptation_folder
 from lifelong.pretraining.report import ENGLISH_CONTROL
 
 
@@ -31,14 +33,14 @@ def adaptations(folder: Path, language: str) -> dict[str, dict]:
     """The finished adaptations of one language in one variant folder (or its record), by a label naming
     budget and split."""
     found = {}
-    pipeline = read_meta(folder / "languages" / ("en-control" if language == "en" else language))
+    pipeline = read_meta(folder / "languages" / adaptation_folder(language))
     results = find(folder.parent, Path(folder.name) / "results.json")
     row = ENGLISH_CONTROL if language == "en" else language
     if pipeline:
         found[f"{pipeline['steps']} updates, test"] = pipeline["curve"]
     elif results and f"{(r := read_json(results))['name']}/{row}" in r["curves"]:
         found[f"{r['scores'][row]['steps']} updates, test"] = r["curves"][f"{r['name']}/{row}"]
-    prefix = "control" if language == "en" else language
+    prefix = long_run_name(language)
     for long in glob_kept(folder.parent, f"{prefix}-{folder.name}-*.json"):
         result = read_json(long)
         found[f"{result['config']['budget_steps']} updates, dev"] = result["curve"]

@@ -19,9 +19,8 @@ import torch
 from lifelong.data.files import resolve_data_dir
 from lifelong.pretraining.assembly import assemble
 from lifelong.pretraining.classify import predict_labels, read_labelled
+from lifelong.pretraining.pipeline import CONTROL_FOLDER as CONTROL
 from lifelong.pretraining.targets import LANGUAGES
-
-CONTROL = "en-control"  # the pipeline's folder of the English control
 
 
 def describe(body: Path, language: str, test: Path) -> str:

@@ -43,6 +43,13 @@ from lifelong.pretraining.targets import LANGUAGES, ZERO_SHOT_TASKS, ZeroShotTas
 from lifelong.pretraining.task import TaskAdaptConfig, adapt_task
 from lifelong.schema import NON_NEGATIVE
 
+CONTROL_FOLDER = "en-control"  # languages/<this> holds the English control's adaptation
+
+
+def adaptation_folder(language: str) -> str:
+    """The folder under ``languages/`` holding a language's adaptation; ``en`` means the English control."""
+    return CONTROL_FOLDER if language == "en" else language
+
 
 @dataclass
 class PipelineConfig:
@@ -203,7 +210,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         control_lines = cfg.control_lines or cfg.language.max_lines
         control = (
             ENGLISH_CONTROL,
-            "en-control",
+            CONTROL_FOLDER,
             english_corpus(cfg, data),
             english / main_task.test,
             control_lines,
