@@ -141,12 +141,20 @@ class RunGrid:
     """The runs of one table script, executed one at a time (the machine is shared)."""
 
     def __init__(
-        self, out: Path, threads: int, dry_run: bool = False, records: Path | None = None, keep: bool = True
+        self,
+        out: Path,
+        threads: int,
+        dry_run: bool = False,
+        records: Path | None = None,
+        keep: bool = True,
+        launch: bool = True,
     ):
         """``records``: where finished runs are kept across sessions (see the module docstring), by
         default named after ``out`` so two protocols in two folders never share records; ``keep=False``
-        keeps none (smoke runs)."""
+        keeps none (smoke runs). ``launch=False`` (``--tables-only``) starts nothing: ``run`` only restores
+        recorded runs into ``out``, so tables can be rebuilt in a session whose ``out`` is empty."""
         self.out = out
+        self.launch = launch
         self.threads = threads
         self.dry_run = dry_run
         self.records = (records or RECORDS / out.name) if keep else None
@@ -171,6 +179,8 @@ class RunGrid:
             print(f"[skip] {key}: complete", flush=True)
             self._keep(run_dir, record, config)
             return True
+        if not self.launch:
+            return False
         ok = self._launch(key, config, begin=["--fork", str(fork)] if fork is not None else [])
         if ok and not self.dry_run:
             self._keep(run_dir, record, config)
@@ -190,6 +200,8 @@ class RunGrid:
         if status(run_dir) == "stopped":
             print(f"[skip] {key}: started", flush=True)
             return run_dir
+        if not self.launch:
+            return None
         ok = self._launch(key, config, always=["--stop-after", str(tasks)])
         return run_dir if ok and (self.dry_run or status(run_dir) == "stopped") else None
 

@@ -313,11 +313,17 @@ def main() -> None:
     p.add_argument("--rescore-epochs", type=int, default=3, help="end-task epochs of the re-scoring")
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args()
-    grid = RunGrid(args.out, args.threads, args.dry_run, args.records, not (args.no_records or args.smoke))
-    if not args.tables_only:
-        for seed in args.seeds:
-            for method in args.methods:
-                grid.run(f"seed{seed}/{method}", run_config(method, seed, args))
+    grid = RunGrid(
+        args.out,
+        args.threads,
+        args.dry_run,
+        args.records,
+        not (args.no_records or args.smoke),
+        launch=not args.tables_only,  # tables only: restore recorded runs, start nothing
+    )
+    for seed in args.seeds:
+        for method in args.methods:
+            grid.run(f"seed{seed}/{method}", run_config(method, seed, args))
     rescored: dict[int, dict[str, dict[str, Any]]] = {}
     if args.rescore_shots:
         settings = [f"end_task.shots={args.rescore_shots}", f"end_task.epochs={args.rescore_epochs}"]

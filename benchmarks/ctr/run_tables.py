@@ -293,16 +293,22 @@ def main() -> None:
         help="runs at a time (1 on a shared CPU; several on a GPU, which one small run leaves mostly idle)",
     )
     args = ap.parse_args()
-    grid = RunGrid(args.out, args.threads, args.dry_run, args.records, not (args.no_records or args.smoke))
+    grid = RunGrid(
+        args.out,
+        args.threads,
+        args.dry_run,
+        args.records,
+        not (args.no_records or args.smoke),
+        launch=not args.tables_only,  # tables only: restore recorded runs, start nothing
+    )
     benches = ["asc"] if args.smoke and args.benchmarks == ["asc", "dsc"] else args.benchmarks
-    if not args.tables_only:  # seed by seed, so an interrupted grid leaves whole seeds behind
-        runs = [
-            (f"{bench}-seed{seed}/{method}", run_config(bench, method, seed, args))
-            for seed in args.seeds
-            for bench in benches
-            for method in args.methods
-        ]
-        grid.run_all(runs, args.jobs)
+    runs = [  # seed by seed, so an interrupted grid leaves whole seeds behind
+        (f"{bench}-seed{seed}/{method}", run_config(bench, method, seed, args))
+        for seed in args.seeds
+        for bench in benches
+        for method in args.methods
+    ]
+    grid.run_all(runs, args.jobs)
     if not args.dry_run:
         print(f"tables: {write_tables(benches, args.seeds, args.methods, args, grid)}")
     grid.exit_if_failed()

@@ -389,11 +389,17 @@ def main() -> None:
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     args = ap.parse_args()
-    grid = RunGrid(args.out, args.threads, args.dry_run, args.records, not (args.no_records or args.smoke))
-    if not args.tables_only:
-        for seed in args.seeds:  # one run at a time: the machine is shared
-            for stream in args.streams:
-                run_stream(stream, seed, args, grid)
+    grid = RunGrid(
+        args.out,
+        args.threads,
+        args.dry_run,
+        args.records,
+        not (args.no_records or args.smoke),
+        launch=not args.tables_only,  # tables only: restore recorded runs, start nothing
+    )
+    for seed in args.seeds:  # one run at a time: the machine is shared
+        for stream in args.streams:
+            run_stream(stream, seed, args, grid)
     if not args.dry_run:
         print(f"tables: {write_tables(args.streams, args.variants, args.seeds, args, grid)}")
     grid.exit_if_failed()

@@ -99,13 +99,19 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--smoke", action="store_true", help=f"a few examples per task: {SMOKE}")
     args = ap.parse_args()
-    grid = RunGrid(args.out, args.threads, args.dry_run, args.records, not (args.no_records or args.smoke))
+    grid = RunGrid(
+        args.out,
+        args.threads,
+        args.dry_run,
+        args.records,
+        not (args.no_records or args.smoke),
+        launch=not args.tables_only,  # tables only: restore recorded runs, start nothing
+    )
     text = ["# LoRA family on the O-LoRA standard CL benchmark", ""]
     for order in args.orders:
         keys = [f"{order}/{m}" for m in args.methods]
-        if not args.tables_only:
-            for key, method in zip(keys, args.methods, strict=True):
-                grid.run(key, config(order, method, args))
+        for key, method in zip(keys, args.methods, strict=True):
+            grid.run(key, config(order, method, args))
         text += [f"## {order}", "", report_table([args.out / k for k in keys], args.methods), ""]
     text += ["## Mean over the orders", "", *mean_table(args.out, args.methods)]
     print(write_tables_file(args.out, "\n".join(text), grid).read_text())
