@@ -329,6 +329,13 @@ def grid_arguments(ap: argparse.ArgumentParser, default_out: str) -> None:
     ap.add_argument("--no-records", action="store_true", help="keep no records")
 
 
+def grid_from_flags(args: argparse.Namespace, smoke: bool = False) -> RunGrid:
+    """The grid that ``grid_arguments``' flags describe. A smoke run keeps no records (it is not a result);
+    ``--tables-only`` starts nothing and only restores recorded runs."""
+    keep = not (args.no_records or smoke)
+    return RunGrid(args.out, args.threads, args.dry_run, args.records, keep, launch=not args.tables_only)
+
+
 def starting_weights_lines(out: Path) -> list[str]:
     """A Markdown section naming the pretrained weights every finished run under ``out`` started from
     (``weights_digest`` in environment.json). Records are matched by config only, so a run restored from a

@@ -33,8 +33,8 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from _grid import (  # noqa: E402
-    RunGrid,
     grid_arguments,
+    grid_from_flags,
     load_run,
     matrix,
     mean_std,
@@ -313,14 +313,7 @@ def main() -> None:
     p.add_argument("--rescore-epochs", type=int, default=3, help="end-task epochs of the re-scoring")
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args()
-    grid = RunGrid(
-        args.out,
-        args.threads,
-        args.dry_run,
-        args.records,
-        not (args.no_records or args.smoke),
-        launch=not args.tables_only,  # tables only: restore recorded runs, start nothing
-    )
+    grid = grid_from_flags(args, smoke=args.smoke)
     for seed in args.seeds:
         for method in args.methods:
             grid.run(f"seed{seed}/{method}", run_config(method, seed, args))

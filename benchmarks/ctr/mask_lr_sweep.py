@@ -17,7 +17,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from _grid import RunGrid, grid_arguments, load_run, pct, write_tables_file  # noqa: E402
+from _grid import grid_arguments, grid_from_flags, load_run, pct, write_tables_file  # noqa: E402
 
 DSC5 = ["tools_and_home_improvement", "pet_supplies", "office_products", "kindle_store", "movies_and_tv"]
 MASK_LRS: list[float | None] = [None, 0.01, 0.05, 0.2]  # None: the plugins' training lr (1e-3)
@@ -47,7 +47,7 @@ def main() -> None:
     grid_arguments(ap, "benchmarks/out/ctr/mask-lr")
     ap.add_argument("--max-train", type=int, default=200, help="training examples per domain")
     args = ap.parse_args()
-    grid = RunGrid(args.out, args.threads, args.dry_run, args.records, not args.no_records)
+    grid = grid_from_flags(args)
     rows = []
     for mask_lr in MASK_LRS:
         key = f"hat-mask_lr-{mask_lr if mask_lr is not None else 'lr'}"

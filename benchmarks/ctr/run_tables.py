@@ -36,6 +36,7 @@ sys.path.insert(0, str(HERE.parent))
 from _grid import (  # noqa: E402
     RunGrid,
     grid_arguments,
+    grid_from_flags,
     load_run,
     markdown_table,
     matrix,
@@ -293,14 +294,7 @@ def main() -> None:
         help="runs at a time (1 on a shared CPU; several on a GPU, which one small run leaves mostly idle)",
     )
     args = ap.parse_args()
-    grid = RunGrid(
-        args.out,
-        args.threads,
-        args.dry_run,
-        args.records,
-        not (args.no_records or args.smoke),
-        launch=not args.tables_only,  # tables only: restore recorded runs, start nothing
-    )
+    grid = grid_from_flags(args, smoke=args.smoke)
     benches = ["asc"] if args.smoke and args.benchmarks == ["asc", "dsc"] else args.benchmarks
     runs = [  # seed by seed, so an interrupted grid leaves whole seeds behind
         (f"{bench}-seed{seed}/{method}", run_config(bench, method, seed, args))

@@ -35,6 +35,7 @@ from _grid import (  # noqa: E402
     RunGrid,
     first_task_groups,
     grid_arguments,
+    grid_from_flags,
     load_run,
     markdown_table,
     matrix,
@@ -389,14 +390,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     args = ap.parse_args()
-    grid = RunGrid(
-        args.out,
-        args.threads,
-        args.dry_run,
-        args.records,
-        not (args.no_records or args.smoke),
-        launch=not args.tables_only,  # tables only: restore recorded runs, start nothing
-    )
+    grid = grid_from_flags(args, smoke=args.smoke)
     for seed in args.seeds:  # one run at a time: the machine is shared
         for stream in args.streams:
             run_stream(stream, seed, args, grid)

@@ -21,7 +21,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from _grid import RunGrid, grid_arguments, load_run, pct, report_table, write_tables_file  # noqa: E402
+from _grid import grid_arguments, grid_from_flags, load_run, pct, report_table, write_tables_file  # noqa: E402
 
 ORDERS = ["o-lora-1", "o-lora-2", "o-lora-3"]
 LORA = {"r": 8, "alpha": 16.0}
@@ -99,14 +99,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--smoke", action="store_true", help=f"a few examples per task: {SMOKE}")
     args = ap.parse_args()
-    grid = RunGrid(
-        args.out,
-        args.threads,
-        args.dry_run,
-        args.records,
-        not (args.no_records or args.smoke),
-        launch=not args.tables_only,  # tables only: restore recorded runs, start nothing
-    )
+    grid = grid_from_flags(args, smoke=args.smoke)
     text = ["# LoRA family on the O-LoRA standard CL benchmark", ""]
     for order in args.orders:
         keys = [f"{order}/{m}" for m in args.methods]

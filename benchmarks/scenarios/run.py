@@ -25,7 +25,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from _grid import RunGrid, grid_arguments, load_run, pct, report_table, write_tables_file  # noqa: E402
+from _grid import RunGrid, grid_arguments, grid_from_flags, load_run, pct, report_table, write_tables_file  # noqa: E402
 
 METHODS = ["finetune", "ewc", "replay", "multitask", "adapter_ncl", "none"]  # ncl = finetune for a classifier
 LAMBDAS = [100.0, 1000.0, 10000.0, 100000.0]
@@ -116,7 +116,7 @@ def main() -> None:
         "--no-sweep", action="store_true", help="skip the EWC sweep (and ewc): another job runs it"
     )
     args = ap.parse_args()
-    grid = RunGrid(args.out, args.threads, args.dry_run, args.records, not args.no_records)
+    grid = grid_from_flags(args)
     no_sweep = args.tables_only or args.no_sweep
     lam, sweep_table = best_lambda(grid, args) if not no_sweep else (1000.0, [])
     text = [
