@@ -48,6 +48,13 @@ def test_a_finished_run_is_recorded_and_restored_only_for_the_same_config(
     assert load_run(out / "s0" / "finetune") == metrics
     assert not (out / "timings.json").exists()  # nothing ran
 
+    shutil.rmtree(out)  # --tables-only in a new session: restore what is recorded, start nothing else
+    tables_only = RunGrid(out, threads=1, records=records, launch=False)
+    assert tables_only.run("s0/finetune", CONFIG) and load_run(out / "s0" / "finetune") == metrics
+    assert not tables_only.run("s0/other", CONFIG)
+    assert not (out / "s0" / "other").exists() and not (out / "timings.json").exists()
+    assert "[run]" not in capsys.readouterr().out
+
     shutil.rmtree(out)
     changed = {**CONFIG, "training": {"epochs": 2, "batch_size": 16}}
     RunGrid(out, threads=1, dry_run=True, records=records).run("s0/finetune", changed)
@@ -274,3 +281,31 @@ def test_lamol_variants_that_differ_in_replay_settings_share_their_first_task(tm
     assert json.loads((tmp_path / "out" / "s0" / "g05" / "fork.json").read_text())["after_tasks"] == 1
     assert not grid.pending("s0/g05", other)
     assert grid.shared_start("s0/_first-task", TINY_LAMOL, 1) == start  # already there: not rerun
+
+
+def test_active_forgetting_results_are_kept_and_read_back_after_the_output_folder_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "active_forgetting"))
+    import kept_results  # noqa: E402
+
+    monkeypatch.setattr(kept_results, "RECORDS", tmp_path / "records")
+    out = tmp_path / "scratch" / "minilm"
+    (out / "standard").mkdir(parents=True)
+    (out / "standard" / "results.json").write_text('{"a": 1}')
+    (out / "de-standard-1221.json").write_text('{"de": 1}')
+    for name in ("standard/results.json", "de-standard-1221.json"):
+        kept_results.keep(out / name, out)
+    (out / "sw-standard-1221.json").write_text('{"sw": 1}')  # not kept
+    assert kept_results.find(out, "standard/results.json") == out / "standard" / "results.json"
+    assert [p.name for p in kept_results.glob_kept(out, "*-standard-*.json")] == [
+        "de-standard-1221.json",
+        "sw-standard-1221.json",
+    ]
+
+    shutil.rmtree(tmp_path / "scratch")  # a new session
+    record = tmp_path / "records" / "af-minilm"
+    assert kept_results.find(out, "standard/results.json") == record / "standard" / "results.json"
+    assert json.loads(kept_results.find(out, "de-standard-1221.json").read_text()) == {"de": 1}
+    assert kept_results.find(out, "sw-standard-1221.json") is None
+    assert kept_results.glob_kept(out, "*-standard-*.json") == [record / "de-standard-1221.json"]
