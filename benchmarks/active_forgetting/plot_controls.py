@@ -34,12 +34,13 @@ def adaptations(folder: Path, language: str) -> dict[str, dict]:
     budget and split."""
     found = {}
     pipeline = read_meta(folder / "languages" / adaptation_folder(language))
-    results = find(folder.parent, Path(folder.name) / "results.json")
-    row = ENGLISH_CONTROL if language == "en" else language
     if pipeline:
         found[f"{pipeline['steps']} updates, test"] = pipeline["curve"]
-    elif results and f"{(r := read_json(results))['name']}/{row}" in r["curves"]:
-        found[f"{r['scores'][row]['steps']} updates, test"] = r["curves"][f"{r['name']}/{row}"]
+    elif kept := find(folder.parent, Path(folder.name) / "results.json"):  # the folder is gone: its record
+        results, row = read_json(kept), ENGLISH_CONTROL if language == "en" else language
+        curve = results["curves"].get(f"{results['name']}/{row}")
+        if curve:
+            found[f"{results['scores'][row]['steps']} updates, test"] = curve
     prefix = long_run_name(language)
     for long in glob_kept(folder.parent, f"{prefix}-{folder.name}-*.json"):
         result = read_json(long)

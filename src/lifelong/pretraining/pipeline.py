@@ -92,9 +92,18 @@ def zero_shot_task(name: str) -> ZeroShotTask:
 
 
 def _adapt_english(
-    task_cfg: TaskAdaptConfig, task: ZeroShotTask, english: Path, out: Path, model: Path, fingerprint: str
-) -> tuple[TaskAdaptConfig, dict[str, float]]:
-    """Task adaptation on the English rows (skipped if already done); its config and English test score."""
+    task_cfg: TaskAdaptConfig,
+    task: ZeroShotTask,
+    english: Path,
+    out: Path,
+    model: Path,
+    fingerprint: str,
+    targets: dict[str, Path] | None = None,
+) -> tuple[TaskAdaptConfig, dict[str, dict[str, float]]]:
+    """Task adaptation on the English rows (skipped if already done); its config and its scores: ``en`` on
+    the English test, and each of ``targets`` (language -> test file) read through the model's own English
+    vocabulary, nothing relearned -- the reference every relearning must beat (a pretrained English
+    WordPiece reads related languages well above the majority class this way, docs/results.md §7a)."""
     task_cfg = dataclasses.replace(
         task_cfg, model=str(model), train=task_cfg.train or str(english / task.train), out=str(out)
     )
@@ -102,23 +111,13 @@ def _adapt_english(
         task_cfg.dev = str(english / task.dev)
     if not _done(out, task_cfg, fingerprint):
         adapt_task(task_cfg)
-    score = evaluate_classifier(
-        load_classifier(out), load_tokenizer(out), read_labelled(english / task.test), bf16=task_cfg.bf16
-    )
-    return task_cfg, score
-
-
-def _read_without_relearning(
-    task_dir: Path, tests: dict[str, Path], bf16: bool
-) -> dict[str, dict[str, float]]:
-    """The reference every relearning must beat: the English task model reading each target language
-    through its own vocabulary, nothing relearned. A pretrained English WordPiece reads related languages
-    well above the majority class this way (docs/results.md §7a)."""
-    model, tokenizer = load_classifier(task_dir), load_tokenizer(task_dir)
-    return {
-        lang: evaluate_classifier(model, tokenizer, read_labelled(test), bf16=bf16)
+    classifier, tokenizer = load_classifier(out), load_tokenizer(out)
+    tests = {"en": english / task.test, **(targets or {})}
+    scores = {
+        lang: evaluate_classifier(classifier, tokenizer, read_labelled(test), bf16=task_cfg.bf16)
         for lang, test in tests.items()
     }
+    return task_cfg, scores
 
 
 class _Clock:
@@ -194,12 +193,12 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
     clock.lap("pretraining")
 
     english = multi / main_task.folder / "en"
-    task_cfg, english_score = _adapt_english(cfg.task, main_task, english, out / "task", model, fingerprint)
-    clock.lap("task adaptation")
-    scores: dict[str, dict[str, float]] = {"en": english_score}
     tests = {lang: multi / main_task.folder / lang / main_task.test for lang in cfg.languages}
-    no_relearning = _read_without_relearning(Path(task_cfg.out), tests, task_cfg.bf16)
-    clock.lap("no-relearning reference")
+    task_cfg, no_relearning = _adapt_english(
+        cfg.task, main_task, english, out / "task", model, fingerprint, targets=tests
+    )
+    clock.lap("task adaptation")
+    scores: dict[str, dict[str, float]] = {"en": no_relearning.pop("en")}
     curves: dict[str, dict[str, Any]] = {}
     # (row name, folder under languages/, corpus, test file, corpus lines)
     adaptations = [
@@ -241,9 +240,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         body = out / f"task-{task_name}"
         own_files = dataclasses.replace(cfg.task, train="", dev=None)
         english = multi / task.folder / "en"
-        extra_scores[task_name] = {
-            "en": _adapt_english(own_files, task, english, body, model, fingerprint)[1]
-        }
+        extra_scores[task_name] = _adapt_english(own_files, task, english, body, model, fingerprint)[1]
         for lang in cfg.languages:
             extra_scores[task_name][lang] = assemble_and_evaluate(
                 body, out / "languages" / lang, multi / task.folder / lang / task.test, bf16=task_cfg.bf16
