@@ -167,6 +167,11 @@ def test_the_lamol_claims_table_states_each_claim_with_the_mean_over_seeds(tmp_p
     text = claims_table("tc-i", [0, 1], tmp_path)
     assert "(seeds 1): task tokens 80.0 / 80.0; shared GEN 80.0 / 50.0" in text  # seen-task means per stage
     assert "min 85 %, stages 95 / 85" in text
+    assert "final ACC: n/a (not every γ has finished); γ 0.2 − γ 0 = n/a" in text
+    # γ 0 finished on seed 0 only: compared with γ 0.2 on that seed, before γ 0.05 has run at all
+    _fake_lamol_run(tmp_path / "tc-i-seed0" / "lamol-gamma0", [0.2, 0.4])
+    text = claims_table("tc-i", [0, 1], tmp_path)
+    assert "γ 0.2 − γ 0 = +40.0 (seeds 0); γ 0.2 − γ 0.05 = n/a" in text  # 70 − 30
     assert claims_table("tc-iv", [0], tmp_path).startswith("(LAMOL with task tokens has not finished)")
 
 
