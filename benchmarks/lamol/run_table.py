@@ -277,6 +277,12 @@ def claims_table(stream: str, seeds: list[int], out: Path) -> str:
     tokens = common(CLAIMS, "lamol-gen")
     gammas = ("lamol-gamma0", "lamol-task-g0.05", CLAIMS)
     gamma_seeds = common(*gammas)
+    gamma_means = (
+        f"final ACC γ 0 / 0.05 / 0.2 ({on(gamma_seeds)}): "
+        + " / ".join(mean_std([final[v][s] for s in gamma_seeds]) for v in gammas)
+        if gamma_seeds
+        else "final ACC: n/a (not every γ has finished)"
+    )
     kept = [k for seed in seeds for k in kept_shares(out / f"{stream}-seed{seed}" / CLAIMS)]
     rows = [
         ("far above finetune (target: +10)", f"lamol-task − finetune = {gap(CLAIMS, 'finetune')}"),
@@ -293,14 +299,9 @@ def claims_table(stream: str, seeds: list[int], out: Path) -> str:
         ),
         (
             "more pseudo-samples help (γ 0 < 0.05 < 0.2)",
-            (
-                f"final ACC γ 0 / 0.05 / 0.2 ({on(gamma_seeds)}): "
-                + " / ".join(mean_std([final[v][s] for s in gamma_seeds]) for v in gammas)
-                if gamma_seeds
-                else "final ACC: n/a (not every γ has finished)"
-            )
-            # each γ against 0.2 on the seeds both finished: a γ run that lands adds its seed at once
-            + f"; γ 0.2 − γ 0 = {gap(CLAIMS, 'lamol-gamma0')}; γ 0.2 − γ 0.05 = {gap(CLAIMS, 'lamol-task-g0.05')}",
+            # and each γ against 0.2 on the seeds both finished: a γ run that lands adds its seed at once
+            f"{gamma_means}; γ 0.2 − γ 0 = {gap(CLAIMS, 'lamol-gamma0')}; "
+            f"γ 0.2 − γ 0.05 = {gap(CLAIMS, 'lamol-task-g0.05')}",
         ),
         ("pseudo-samples are as good as real ones", f"lamol-task − lamol-real = {gap(CLAIMS, 'lamol-real')}"),
         (
