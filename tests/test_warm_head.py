@@ -72,6 +72,32 @@ def test_sparse_mlm_loss_equals_the_full_models_loss(preset: str) -> None:
     assert torch.allclose(loss, model(input_ids=ids, labels=labels).loss, atol=1e-5)
 
 
+def test_the_masked_lm_head_sees_a_fixed_multiple_of_rows() -> None:
+    """The head's row count is padded to ``ROW_MULTIPLE`` whatever the number of masked tokens (a row count
+    that changes every step grows the process's memory); the padding changes neither the loss nor the
+    gradients, and the returned logits are the labelled rows only."""
+    from lifelong.models.masked_lm import ROW_MULTIPLE, mlm_head, sparse_mlm_loss
+
+    torch.manual_seed(0)
+    model = instantiate(load_model_spec("tiny-bert"), AutoModelForMaskedLM).eval()
+    seen: list[int] = []
+    mlm_head(model).register_forward_hook(lambda _m, args, _out: seen.append(args[0].shape[0]))
+    ids = torch.randint(5, 60, (4, 32))
+    for count in (1, 7, ROW_MULTIPLE + 3):
+        labels = torch.full_like(ids, -100)
+        labels.view(-1)[:count] = ids.view(-1)[:count]
+        model.zero_grad()
+        loss, logits = sparse_mlm_loss(model, ids, labels)
+        assert seen[-1] % ROW_MULTIPLE == 0 and seen[-1] >= count
+        assert logits.shape[0] == count
+        loss.backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        model.zero_grad()
+        model(input_ids=ids, labels=labels).loss.backward()
+        stock = [p.grad for p in model.parameters() if p.grad is not None]
+        assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(grads, stock, strict=True))
+
+
 def test_a_converted_copy_names_the_weights_it_was_converted_from(tmp_path: Path) -> None:
     """The GGUF preset is dequantised once into a cache folder: runs that load the cache and the run that
     built it must record the same starting weights."""
