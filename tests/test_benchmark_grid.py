@@ -156,9 +156,14 @@ def test_the_lamol_claims_table_states_each_claim_with_the_mean_over_seeds(tmp_p
     _fake_lamol_run(tmp_path / "tc-i-seed0" / "multitask-final", [0.1, 0.1], first=None)
     _fake_lamol_run(tmp_path / "tc-i-seed1" / "multitask-final", [0.6, 0.8], first=None)
     text = claims_table("tc-i", [0, 1], tmp_path)
-    assert "| lamol-task | 75.0 ± 7.1 | 2 |" in text  # (70 + 80) / 2, std of 70 and 80
-    assert "| finetune | 50.0 ± 0.0 | 2 |" in text and "| multitask | 77.5 ± 10.6 | 2 |" in text
+    # (70 + 80) / 2, std of 70 and 80; forgetting: yelp falls from 80 to 60 and to 70
+    assert "| lamol-task | 75.0 ± 7.1 | 15.0 ± 7.1 | 70.0 / 80.0 |" in text
+    assert "| finetune | 50.0 ± 0.0 | 55.0 ± 7.1 | 50.0 / 50.0 |" in text
+    # a final-only multitask has no forgetting to measure: only seed 0's every-stage run counts
+    assert "| multitask | 77.5 ± 10.6 | 0.0 | 85.0 / 70.0 |" in text
     assert "multitask-final" not in text
+    # a seed asked for but not run adds no column
+    assert "| ACC seeds 0 / 1 |" in claims_table("tc-i", [0, 1, 2], tmp_path)
     assert "lamol-task − finetune = +25.0 ± 7.1 (seeds 0, 1)" in text  # paired: 70 − 50 and 80 − 50
     assert "lamol-task − multitask = -2.5 ± 17.7 (seeds 0, 1)" in text
     assert "n/a (lamol-gen has not finished)" in text

@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from lifelong.evaluation.metrics import forgetting
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from _grid import (  # noqa: E402
@@ -244,6 +246,7 @@ def claims_table(stream: str, seeds: list[int], out: Path) -> str:
     more seeds never moves a difference by the others' seed noise. A seed's multitask is its every-stage
     run or, failing that, its final-only run (same final row, per-stage means NaN)."""
     curves: dict[str, dict[int, np.ndarray]] = {}
+    forgot: dict[str, dict[int, float]] = {}  # own-metric forgetting; NaN for a final-only multitask
     for seed in seeds:
         for variant in VARIANTS:
             upper = "multitask" if variant == "multitask-final" else variant
@@ -252,6 +255,8 @@ def claims_table(stream: str, seeds: list[int], out: Path) -> str:
             found = own_metric_matrix(out / f"{stream}-seed{seed}" / variant)
             if found is not None:
                 curves.setdefault(upper, {})[seed] = 100 * seen_means(found[1])
+                before = np.zeros((1, found[1].shape[1]))  # forgetting reads rows 1..T only
+                forgot.setdefault(upper, {})[seed] = 100 * forgetting(np.vstack([before, found[1]]))
     if CLAIMS not in curves:
         return "(LAMOL with task tokens has not finished)\n"
     final = {v: {s: float(c[-1]) for s, c in cs.items()} for v, cs in curves.items()}
@@ -311,10 +316,26 @@ def claims_table(stream: str, seeds: list[int], out: Path) -> str:
             else "n/a",
         ),
     ]
-    variants = [[v, mean_std(list(final[v].values())), str(len(final[v]))] for v in VARIANTS if v in final]
+
+    def forgetting_of(v: str) -> str:
+        values = [f for f in forgot[v].values() if not np.isnan(f)]
+        return mean_std(values) if values else "—"
+
+    ran = sorted({s for runs in final.values() for s in runs})  # seeds with at least one finished run
+    variants = [
+        [
+            v,
+            mean_std(list(final[v].values())),
+            forgetting_of(v),
+            " / ".join(f"{final[v][s]:.1f}" if s in final[v] else "—" for s in ran),
+        ]
+        for v in VARIANTS
+        if v in final
+    ]
     claims = [[claim, measured] for claim, measured in rows]
+    per_seed = f"ACC seed{'s' if len(ran) > 1 else ''} {' / '.join(map(str, ran))}"
     return (
-        markdown_table(["variant", "final ACC", "seeds"], variants)
+        markdown_table(["variant", "final ACC", "forgetting", per_seed], variants)
         + "\n"
         + markdown_table(["claim", "measured"], claims)
     )
