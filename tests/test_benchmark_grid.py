@@ -293,6 +293,42 @@ def test_lamol_variants_that_differ_in_replay_settings_share_their_first_task(tm
     assert grid.shared_start("s0/_first-task", TINY_LAMOL, 1) == start  # already there: not rerun
 
 
+class _RecordingGrid:
+    """A grid that only records what it was asked to do, and when, for ``run_table.execute``."""
+
+    def __init__(self, start_result: Path | None) -> None:
+        self.events: list[tuple] = []
+        self.start_result = start_result
+
+    def shared_start(self, key: str, config: dict, tasks: int) -> Path | None:
+        __import__("time").sleep(0.2)  # long enough that an unsynchronised forked run would overtake it
+        self.events.append(("start done", key))
+        return self.start_result
+
+    def run(self, key: str, config: dict, fork: Path | None = None) -> bool:
+        self.events.append(("run", key, fork))
+        return key != "bad"
+
+
+@pytest.mark.parametrize("start_result", [Path("out/s0/_first-task"), None])
+def test_lamol_table_runs_two_at_a_time_and_a_forked_run_waits_for_its_start(
+    start_result: Path | None,
+) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "lamol"))
+    from run_table import Job, execute  # noqa: E402
+
+    grid = _RecordingGrid(start_result)
+    jobs = [Job("a", {}, "s0/_first-task"), Job("b", {}), Job("bad", {}), Job("c", {}, "s0/_first-task")]
+    assert execute({"s0/_first-task": {}}, jobs, grid, parallel=2) == [True, True, False, True]
+    done = grid.events.index(("start done", "s0/_first-task"))
+    runs = {e[1]: (i, e[2]) for i, e in enumerate(grid.events) if e[0] == "run"}
+    # the second worker runs what needs no start meanwhile, instead of waiting for the start
+    assert runs["b"][0] < done and runs["bad"][0] < done
+    for forked in ("a", "c"):  # after the start, from it; from nothing (None) when the start failed
+        assert runs[forked] == (runs[forked][0], start_result) and runs[forked][0] > done
+    assert runs["b"][1] is None and runs["bad"][1] is None
+
+
 def test_active_forgetting_results_are_kept_and_read_back_after_the_output_folder_is_gone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

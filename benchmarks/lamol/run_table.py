@@ -1,4 +1,4 @@
-"""The LAMOL table: every method variant on the same streams, one run at a time, then Markdown tables.
+"""The LAMOL table: every method variant on the same streams, ``--jobs`` runs at a time, then Markdown tables.
 
 Streams: text classification (MbPA++ orders i and iv) and the decaNLP-style SST/SQuAD/WOZ stream in
 two orders, all with smollm2-135m. Variants: finetune, multitask, EWC, LAMOL with the shared GEN token,
@@ -8,6 +8,7 @@ old examples).
     python benchmarks/lamol/run_table.py --out runs/lamol-table --data-dir /work/shared/data
     python benchmarks/lamol/run_table.py --smoke --out /tmp/lamol-smoke   # a few examples per task
     python benchmarks/lamol/run_table.py --streams tc-i --seeds 0 1 2 ...   # the 3-seed table
+    python benchmarks/lamol/run_table.py --jobs 2 --threads 1 ...   # two runs at once, one core each
 
 A finished run is skipped and a killed one resumed, so the script can be restarted at any time.
 Outputs in --out: one run folder per ``<stream>-seed<s>/<variant>``, ``tables.md`` (per stream the
@@ -23,6 +24,8 @@ import copy
 import json
 import re
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -376,28 +379,47 @@ def write_tables(
     return write_tables_file(args.out, "\n".join(parts), grid)
 
 
-def run_stream(stream: str, seed: int, args: argparse.Namespace, grid: RunGrid) -> None:
-    """Every variant on one stream and seed, in order. Variants that differ only in replay settings (the
-    LAMOL variants with task tokens: γ 0.2, 0.05, 0, real samples) learn the first task identically: when
-    two or more of them have not begun, it is learned once (``_first-task-<variant>``), just before the
-    first of them runs, and they fork from it."""
+@dataclass
+class Job:
+    """One run of the table; ``start`` is the key of the shared first task it forks from, if any."""
+
+    key: str
+    config: dict[str, Any]
+    start: str | None = None
+
+
+def plan_stream(
+    stream: str, seed: int, args: argparse.Namespace, grid: RunGrid
+) -> tuple[dict[str, Any], list[Job]]:
+    """Every variant on one stream and seed, in order, and the shared starts they fork from. Variants that
+    differ only in replay settings (the LAMOL variants with task tokens: γ 0.2, 0.05, 0, real samples) learn
+    the first task identically: when two or more of them have not begun, it is learned once
+    (``_first-task-<variant>``) and they fork from it."""
     configs = {v: run_config(stream, v, seed, args) for v in args.variants}
-    shares: dict[str, list[str]] = {}  # variant -> the variants that will fork from one start with it
+    starts: dict[str, Any] = {}  # shared-start key -> the config whose first task it learns
+    share: dict[str, str] = {}  # variant -> its shared-start key
     for group in first_task_groups(configs):
         waiting = [v for v in group if grid.pending(run_key(stream, seed, v), configs[v])]
         if len(waiting) > 1:
-            shares.update(dict.fromkeys(waiting, waiting))
-    starts: dict[str, Path | None] = {}
-    for variant, config in configs.items():
-        fork = None
-        if variant in shares:
-            first = shares[variant][0]
-            if first not in starts:
-                starts[first] = grid.shared_start(
-                    run_key(stream, seed, f"_first-task-{first}"), configs[first], 1
-                )
-            fork = starts[first]
-        grid.run(run_key(stream, seed, variant), config, fork=fork)
+            start = run_key(stream, seed, f"_first-task-{waiting[0]}")
+            starts[start] = configs[waiting[0]]
+            share.update(dict.fromkeys(waiting, start))
+    return starts, [Job(run_key(stream, seed, v), c, share.get(v)) for v, c in configs.items()]
+
+
+def execute(starts: dict[str, Any], jobs: list[Job], grid: RunGrid, parallel: int) -> list[bool]:
+    """The shared starts, then the runs that need none, then those that fork, ``parallel`` at a time; the
+    results in ``jobs``' order. A forked run waits for its start, which is queued before it, so only a
+    worker with nothing else left to do ever waits. A failed start lets its runs begin from nothing."""
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        begun = {key: pool.submit(grid.shared_start, key, config, 1) for key, config in starts.items()}
+
+        def one(job: Job) -> bool:
+            fork = begun[job.start].result() if job.start else None
+            return grid.run(job.key, job.config, fork=fork)
+
+        queued = {id(job): pool.submit(one, job) for job in sorted(jobs, key=lambda j: j.start is not None)}
+        return [queued[id(job)].result() for job in jobs]
 
 
 def main() -> None:
@@ -415,11 +437,22 @@ def main() -> None:
     ap.add_argument("--max-eval", type=int, help="test examples per task (overrides the sizes)")
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs at a time, one --threads each (2 with 1 thread fills 2 cores)",
+    )
     args = ap.parse_args()
     grid = grid_from_flags(args, smoke=args.smoke)
-    for seed in args.seeds:  # one run at a time: the machine is shared
+    starts: dict[str, Any] = {}
+    jobs: list[Job] = []
+    for seed in args.seeds:
         for stream in args.streams:
-            run_stream(stream, seed, args, grid)
+            stream_starts, stream_jobs = plan_stream(stream, seed, args, grid)
+            starts.update(stream_starts)
+            jobs += stream_jobs
+    execute(starts, jobs, grid, args.jobs)
     if not args.dry_run:
         print(f"tables: {write_tables(args.streams, args.variants, args.seeds, args, grid)}")
     grid.exit_if_failed()
