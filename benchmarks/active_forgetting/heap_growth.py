@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForMaskedLM
 
+from lifelong.models.masked_lm import labelled_rows
+
 
 def rss_gb() -> float:
     with open(f"/proc/{os.getpid()}/statm") as f:
@@ -34,10 +36,11 @@ def main() -> None:
         ids = torch.randint(1000, 30000, (batch, 128), generator=gen)
         chosen = torch.rand(batch, 128, generator=gen) < 0.15
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            rows, labels = body(input_ids=ids)[0][chosen], ids[chosen]
-            if mode == "pad":
-                extra = -rows.shape[0] % 64
-                rows, labels = F.pad(rows, (0, 0, 0, extra)), F.pad(labels, (0, extra), value=-100)
+            hidden = body(input_ids=ids)[0]
+            if mode == "pad":  # the library's own padding
+                rows, labels, _ = labelled_rows(hidden, ids.masked_fill(~chosen, -100))
+            else:
+                rows, labels = hidden[chosen], ids[chosen]
             logits = head(rows)
         F.cross_entropy(logits.float(), labels).backward()
         optimizer.step()
