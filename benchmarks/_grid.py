@@ -192,12 +192,16 @@ class RunGrid:
         restorable = record is not None and is_complete(record) and same_input(record, config)
         return not (is_complete(run_dir) or restorable or (run_dir / "config.yaml").is_file())
 
+    def started(self, key: str) -> bool:
+        """Whether a shared start ``key`` has run and stopped, ready to be forked."""
+        return status(self.out / key) == "stopped"
+
     def shared_start(self, key: str, config: dict[str, Any], tasks: int) -> Path | None:
         """``config``'s first ``tasks`` tasks alone (``lifelong run --stop-after``) into ``<out>/<key>``:
         the start that runs differing only in settings those tasks never read fork from. Its folder, or
         None when it failed (the runs then start from nothing). Never recorded: it is not a result."""
         run_dir = self.out / key
-        if status(run_dir) == "stopped":
+        if self.started(key):
             print(f"[skip] {key}: started", flush=True)
             return run_dir
         if not self.launch:

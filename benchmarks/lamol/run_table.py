@@ -394,15 +394,18 @@ def plan_stream(
     """Every variant on one stream and seed, in order, and the shared starts they fork from. Variants that
     differ only in replay settings (the LAMOL variants with task tokens: γ 0.2, 0.05, 0, real samples) learn
     the first task identically: when two or more of them have not begun, it is learned once
-    (``_first-task-<variant>``) and they fork from it."""
+    (``_first-task-<variant>``) and they fork from it; a start already learned by an earlier invocation
+    serves even a single variant that has not begun."""
     configs = {v: run_config(stream, v, seed, args) for v in args.variants}
     starts: dict[str, Any] = {}  # shared-start key -> the config whose first task it learns
     share: dict[str, str] = {}  # variant -> its shared-start key
     for group in first_task_groups(configs):
         waiting = [v for v in group if grid.pending(run_key(stream, seed, v), configs[v])]
-        if len(waiting) > 1:
-            start = run_key(stream, seed, f"_first-task-{waiting[0]}")
-            starts[start] = configs[waiting[0]]
+        learned = [v for v in group if grid.started(run_key(stream, seed, f"_first-task-{v}"))]
+        if len(waiting) > 1 or (waiting and learned):
+            owner = (learned or waiting)[0]
+            start = run_key(stream, seed, f"_first-task-{owner}")
+            starts[start] = configs[owner]
             share.update(dict.fromkeys(waiting, start))
     return starts, [Job(run_key(stream, seed, v), c, share.get(v)) for v, c in configs.items()]
 
