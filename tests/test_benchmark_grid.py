@@ -293,7 +293,6 @@ def test_lamol_variants_that_differ_in_replay_settings_share_their_first_task(tm
     assert grid.shared_start("s0/_first-task", TINY_LAMOL, 1) == start  # already there: not rerun
 
 
-
 class _PlanningGrid:
     """A grid whose runs not yet begun and shared starts already learned are given, for ``plan_stream``."""
 
@@ -323,13 +322,19 @@ def test_lamol_plan_forks_what_has_not_begun_from_a_shared_start(
     import run_table  # noqa: E402
 
     args = __import__("argparse").Namespace(
-        smoke=True, max_train=None, max_eval=None, epochs=None, data_dir=None, variants=list(run_table.VARIANTS)
+        smoke=True,
+        max_train=None,
+        max_eval=None,
+        epochs=None,
+        data_dir=None,
+        variants=list(run_table.VARIANTS),
     )
     grid = _PlanningGrid({f"tc-iv-seed0/{v}" for v in waiting}, {f"tc-iv-seed0/{k}" for k in learned})
     starts, jobs = run_table.plan_stream("tc-iv", 0, args, grid)
     assert list(starts) == ([f"tc-iv-seed0/{expected}"] if expected else [])
     forked = {job.key.split("/")[1]: job.start for job in jobs if job.start}
     assert forked == ({v: f"tc-iv-seed0/{expected}" for v in waiting} if expected else {})
+
 
 class _RecordingGrid:
     """A grid that only records what it was asked to do, and when, for ``run_table.execute``."""
