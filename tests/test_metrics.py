@@ -12,6 +12,7 @@ from lifelong.evaluation.metrics import (
     forgetting,
     forward_transfer,
     gap_to_reference,
+    seen_task_means,
     summarize,
     transfer_against,
 )
@@ -34,6 +35,7 @@ def test_three_tasks_by_hand():
     assert final_average(R3) == pytest.approx(2.05 / 3)
     # aia: mean(0.80, (0.60 + 0.90) / 2, (0.50 + 0.70 + 0.85) / 3) = mean(0.80, 0.75, 0.68333)
     assert average_incremental_accuracy(R3) == pytest.approx((0.80 + 0.75 + 2.05 / 3) / 3)
+    assert seen_task_means(R3) == pytest.approx([0.80, 0.75, 2.05 / 3])  # the curve AIA averages
     # bwt: ((0.50 - 0.80) + (0.70 - 0.90)) / 2
     assert backward_transfer(R3) == pytest.approx(-0.25)
     # fwt: ((0.30 - 0.20) + (0.40 - 0.30)) / 2

@@ -12,6 +12,7 @@ from lifelong.evaluation import plots
 from lifelong.evaluation.report import (
     compare_runs,
     load_metrics,
+    plot_comparison,
     write_run_results,
 )
 from lifelong.io import write_json as write_json_atomic
@@ -257,3 +258,35 @@ def test_plots_of_one_task_with_a_long_name_keep_their_layout(tmp_path):
         plots.plot_heatmap(R, ["tools_and_home_improvement"], tmp_path / "h.png")
         plots.plot_task_curves(R, ["tools_and_home_improvement"], tmp_path / "c.png")
     assert (tmp_path / "h.png").stat().st_size > 0
+
+
+def test_the_comparison_plot_follows_each_runs_mean_over_the_tasks_seen_so_far(
+    tmp_path, no_plots, monkeypatch
+):
+    ewc = run(tmp_path, "ewc", R3, "ewc")
+    short = run(
+        tmp_path, "ft", np.array([[nan, nan], [0.5, nan], [0.5, 1.0]]), "finetune", tasks=["sst", "ag"]
+    )
+    drawn = {}
+
+    def record(curves, stages, path, **kwargs):
+        drawn.update(curves=curves, stages=stages)
+        return path
+
+    monkeypatch.setattr(plots, "plot_stage_curves", record)
+    plot_comparison([ewc, short], tmp_path / "c.png")
+    assert drawn["stages"] == ["stage 1", "stage 2", "stage 3"]  # different task lists: numbered
+    assert drawn["curves"]["ewc"] == pytest.approx([80.0, 75.0, 205 / 3])
+    assert drawn["curves"]["finetune"][:2] == pytest.approx([50.0, 75.0])
+    assert math.isnan(drawn["curves"]["finetune"][2])  # it never reached stage 3
+    plot_comparison([ewc], tmp_path / "c.png")
+    assert drawn["stages"] == TASKS
+
+
+def test_stage_curves_draw_gaps_and_bands_and_reject_a_wrong_length(tmp_path):
+    path = tmp_path / "s.png"
+    curves = {"a": [50.0, 60.0, 55.0], "final only": [nan, nan, 70.0]}
+    plots.plot_stage_curves(curves, TASKS, path, bands={"a": ([45, 55, 50], [55, 65, 60])})
+    assert path.read_bytes()[:8] == PNG and leftovers(tmp_path) == []
+    with pytest.raises(ValueError, match="2 values for 3 stages"):
+        plots.plot_stage_curves({"a": [1.0, 2.0]}, TASKS, path)

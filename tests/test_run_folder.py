@@ -192,8 +192,10 @@ def _help(argv: list[str], capsys) -> str:
 
 def test_reports_define_their_metrics(finished: Path, capsys) -> None:
     assert "BWT: mean change" in (finished / "report.md").read_text()
-    assert main(["report", str(finished)]) == 0
-    assert "FWT:" in capsys.readouterr().out
+    assert main(["report", str(finished), "--plot", str(finished.parent / "seen.png")]) == 0
+    out = capsys.readouterr().out
+    assert "FWT:" in out and f"plot: {finished.parent / 'seen.png'}" in out
+    assert (finished.parent / "seen.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_report_names_runs_and_shows_the_settings_that_differ(finished: Path, tmp_path: Path, capsys) -> None:

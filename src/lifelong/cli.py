@@ -69,7 +69,7 @@ QUICKSTART_METHODS = ("finetune", "ewc", "replay", "multitask")
 def _cmd_quickstart(args: argparse.Namespace) -> int:
     """Run the baselines on the built-in stream and write one comparison report."""
     from lifelong.config import load_config
-    from lifelong.evaluation.report import LEGEND, compare_runs
+    from lifelong.evaluation.report import LEGEND, compare_runs, plot_comparison
     from lifelong.io import write_text
     from lifelong.runs import run
 
@@ -84,12 +84,14 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
             print(f"{method:10s} ACC {metrics['acc']:.3f}  forgetting {metrics['forgetting']:.3f}")
         folders.append(folder)
     table = compare_runs(folders)
+    plot = plot_comparison(folders, out / "seen_tasks.png")
     links = "\n".join(f"- [{f.name}]({f.name}/report.md)" for f in folders)
     report = (
         "# lifelong quickstart: the built-in offline stream\n\n"
         "A demo stream generated from a seed (four short-text tasks that label the same kind of sentence by "
         "different rules), tiny BERT, task-incremental. Not a benchmark.\n\n"
-        f"{table}\n{LEGEND}\n\nPer-run reports (score matrices and plots):\n{links}\n"
+        f"{table}\n{LEGEND}\n\n![mean score over the tasks seen so far, per stage]({plot.name})\n\n"
+        f"Per-run reports (score matrices and plots):\n{links}\n"
     )
     write_text(out / "report.md", report)
     print(table)
@@ -98,10 +100,13 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from lifelong.evaluation.report import LEGEND, compare_runs
+    from lifelong.evaluation.report import LEGEND, compare_runs, plot_comparison
 
-    print(compare_runs([Path(d) for d in args.run_dirs]))
+    folders = [Path(d) for d in args.run_dirs]
+    print(compare_runs(folders))
     print(LEGEND)
+    if args.plot:
+        print(f"plot: {plot_comparison(folders, args.plot)}")
     return 0
 
 
@@ -245,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="compare run folders: the table papers show")
     p.add_argument("run_dirs", nargs="+")
+    p.add_argument(
+        "--plot", metavar="PNG", help="also draw each run's mean over the tasks seen so far, per stage"
+    )
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("list", help="methods, benchmarks and model presets (--spec: the task spec)")

@@ -33,11 +33,16 @@ def final_average(R: Any) -> float:
     return _mean(M[-1])
 
 
+def seen_task_means(R: Any) -> list[float]:
+    """After each stage, the mean score on the tasks learned so far (NaN where none was scored): the
+    curve whose end is ACC and whose mean is AIA."""
+    M = check_matrix(R)
+    return [_mean(M[i, :i]) for i in range(1, M.shape[1] + 1)]
+
+
 def average_incremental_accuracy(R: Any) -> float:
     """AIA: the average, over stages, of the mean score on the tasks learned so far."""
-    M = check_matrix(R)
-    T = M.shape[1]
-    return _mean(_mean(M[i, :i]) for i in range(1, T + 1))
+    return _mean(seen_task_means(R))
 
 
 def backward_transfer(R: Any) -> float:

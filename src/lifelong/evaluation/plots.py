@@ -107,3 +107,37 @@ def plot_line(
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def plot_stage_curves(
+    curves: dict[str, Sequence[float]],
+    stages: Sequence[str],
+    path: str | os.PathLike[str],
+    *,
+    ylabel: str = "mean score on the tasks seen so far (%)",
+    title: str = "",
+    bands: dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+) -> Path:
+    """Several runs' curves over the same stages (values in %), one line each; NaN stages are left out,
+    so a run scored only at the end shows as a single point. ``bands``: a shaded range per run (e.g.
+    the spread over seeds)."""
+    T = len(stages)
+    fig = _new_figure(3.5 + 0.7 * T, 4.0)
+    ax = fig.add_subplot()
+    for label, values in curves.items():
+        y = np.asarray(values, dtype=float)
+        if y.shape != (T,):
+            raise ValueError(f"curve {label!r} has {y.size} values for {T} stages")
+        shown = ~np.isnan(y)
+        (line,) = ax.plot(np.flatnonzero(shown), y[shown], marker="o", label=label)
+        if bands and label in bands:
+            low, high = (np.asarray(b, dtype=float) for b in bands[label])
+            ax.fill_between(np.arange(T), low, high, color=line.get_color(), alpha=0.15, linewidth=0)
+    ax.set_xticks(range(T), labels=list(stages), rotation=30 if T > 3 else 0)
+    ax.set_ylim(-2, 102)  # the whole scale, as in the per-task curves: gaps keep their true size
+    ax.set_xlabel("after training")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title="run")
+    return _save(fig, path)

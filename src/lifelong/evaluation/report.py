@@ -17,7 +17,13 @@ import numpy as np
 
 from lifelong.errors import LifelongError
 from lifelong.evaluation import plots
-from lifelong.evaluation.metrics import check_matrix, gap_to_reference, summarize, transfer_against
+from lifelong.evaluation.metrics import (
+    check_matrix,
+    gap_to_reference,
+    seen_task_means,
+    summarize,
+    transfer_against,
+)
 from lifelong.io import read_json, to_jsonable, write_json, write_text
 from lifelong.schema import flatten, read_mapping
 
@@ -322,6 +328,23 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> str:
         rows.append(row)
     text = "\n".join(_table(header, rows)) + "\n"
     return text + _transfer_per_task(runs, tasks) if has_one else text
+
+
+def plot_comparison(run_dirs: Sequence[str | os.PathLike[str]], path: str | os.PathLike[str]) -> Path:
+    """Each run's mean score on the tasks seen so far after every stage, one line per run: where a
+    table gives the end, the curve shows when each method starts to forget. Stages are named by task
+    when every run learned the same tasks in the same order, else numbered."""
+    if not run_dirs:
+        raise LifelongError("no runs to plot")
+    runs = [load_metrics(d) for d in run_dirs]
+    same_tasks = all(r["tasks"] == runs[0]["tasks"] for r in runs)
+    T = max(len(r["tasks"]) for r in runs)
+    stages = runs[0]["tasks"] if same_tasks else [f"stage {k}" for k in range(1, T + 1)]
+    curves = {}
+    for label, run in zip(_labels(runs), runs, strict=True):
+        means = [100 * m for m in seen_task_means(_matrix_of(run))]
+        curves[label] = means + [float("nan")] * (T - len(means))
+    return plots.plot_stage_curves(curves, stages, path, title="mean over the tasks seen so far")
 
 
 def _transfer_per_task(runs: list[dict[str, Any]], tasks: list[str]) -> str:
