@@ -180,6 +180,34 @@ def test_the_lamol_claims_table_states_each_claim_with_the_mean_over_seeds(tmp_p
     assert claims_table("tc-iv", [0], tmp_path).startswith("(LAMOL with task tokens has not finished)")
 
 
+def test_the_lamol_plot_shows_each_variants_seed_mean_and_how_many_seeds_are_behind_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "lamol"))
+    import run_table  # noqa: E402
+
+    assert run_table.plot_stream("tc-i", [0, 1], tmp_path) is None  # nothing finished yet
+    for seed, (first, lamol) in enumerate([(0.8, [0.6, 0.8]), (0.9, [0.7, 0.9])]):
+        _fake_lamol_run(tmp_path / f"tc-i-seed{seed}" / "lamol-task", lamol, first=first)
+    _fake_lamol_run(tmp_path / "tc-i-seed0" / "multitask", [0.8, 0.9])
+    _fake_lamol_run(tmp_path / "tc-i-seed1" / "multitask-final", [0.6, 0.8], first=None)
+    drawn: dict = {}
+
+    def record(curves, stages, path, **kwargs):
+        drawn.update(curves=curves, stages=stages, bands=kwargs["bands"])
+        return path
+
+    monkeypatch.setattr(run_table, "plot_stage_curves", record)
+    assert run_table.plot_stream("tc-i", [0, 1], tmp_path) == tmp_path / "tc-i-seen.png"
+    assert drawn["stages"] == ["yelp", "agnews"]
+    # seed means of the seen-task means: stage 1 (80 + 90) / 2, stage 2 ((60 + 80) / 2 + (70 + 90) / 2) / 2
+    assert drawn["curves"]["lamol-task (2 seeds)"] == pytest.approx([85.0, 75.0])
+    # the final-only run scores the last stage only: one seed behind the first point, two behind the last
+    assert drawn["curves"]["multitask (1 or 2 seeds)"] == pytest.approx([80.0, 77.5])
+    low, high = drawn["bands"]["lamol-task (2 seeds)"]
+    assert list(low) == pytest.approx([80.0, 70.0]) and list(high) == pytest.approx([90.0, 80.0])
+
+
 def _ctr_tables():
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "ctr"))
     import run_tables  # noqa: E402

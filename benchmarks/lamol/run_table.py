@@ -33,6 +33,7 @@ import numpy as np
 import yaml
 
 from lifelong.evaluation.metrics import forgetting
+from lifelong.evaluation.plots import plot_stage_curves
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -242,14 +243,15 @@ def replay_table(folder: Path, variants: list[str]) -> str:
 CLAIMS = "lamol-task"  # the paper's LAMOL: task tokens, γ = 0.2
 
 
-def claims_table(stream: str, seeds: list[int], out: Path) -> str:
-    """The paper's claims, each with the measured numbers (final ACC = mean final score over the tasks,
-    each in its own metric). The variant table gives mean ± std over the seeds each variant finished;
-    each claim compares variants on the seeds where all of them finished (paired), so a variant with
-    more seeds never moves a difference by the others' seed noise. A seed's multitask is its every-stage
-    run or, failing that, its final-only run (same final row, per-stage means NaN)."""
+def stream_curves(
+    stream: str, seeds: list[int], out: Path
+) -> tuple[dict[str, dict[int, np.ndarray]], dict[str, dict[int, float]], list[str]]:
+    """Per variant and seed, the mean own-metric score over the tasks seen so far after each stage (%) and
+    the forgetting (%; NaN for a final-only multitask), and the stream's task names. ``multitask-final``
+    counts as multitask where the seed has no every-stage run."""
     curves: dict[str, dict[int, np.ndarray]] = {}
-    forgot: dict[str, dict[int, float]] = {}  # own-metric forgetting; NaN for a final-only multitask
+    forgot: dict[str, dict[int, float]] = {}
+    names: list[str] = []
     for seed in seeds:
         for variant in VARIANTS:
             upper = "multitask" if variant == "multitask-final" else variant
@@ -257,9 +259,37 @@ def claims_table(stream: str, seeds: list[int], out: Path) -> str:
                 continue  # the every-stage multitask came first: one upper bound per seed
             found = own_metric_matrix(out / f"{stream}-seed{seed}" / variant)
             if found is not None:
+                names = [name for name, _ in found[0]]
                 curves.setdefault(upper, {})[seed] = 100 * seen_means(found[1])
                 before = np.zeros((1, found[1].shape[1]))  # forgetting reads rows 1..T only
                 forgot.setdefault(upper, {})[seed] = 100 * forgetting(np.vstack([before, found[1]]))
+    return curves, forgot, names
+
+
+def plot_stream(stream: str, seeds: list[int], out: Path) -> Path | None:
+    """``<out>/<stream>-seen.png``: each variant's mean over the tasks seen so far after each stage, the
+    mean over its seeds with their range shaded; None before any run of the stream has finished."""
+    curves, _, names = stream_curves(stream, seeds, out)
+    if not curves:
+        return None
+    means, bands = {}, {}
+    for variant, by_seed in curves.items():
+        stacked = np.array(list(by_seed.values()))
+        scored = sorted(set((~np.isnan(stacked)).sum(axis=0).tolist()))  # seeds behind each point
+        label = f"{variant} ({' or '.join(map(str, scored))} seed{'s' if scored[-1] > 1 else ''})"
+        means[label] = [_nanmean(column) for column in stacked.T]
+        if len(by_seed) > 1:
+            bands[label] = (np.min(stacked, axis=0), np.max(stacked, axis=0))
+    return plot_stage_curves(means, names, out / f"{stream}-seen.png", title=stream, bands=bands)
+
+
+def claims_table(stream: str, seeds: list[int], out: Path) -> str:
+    """The paper's claims, each with the measured numbers (final ACC = mean final score over the tasks,
+    each in its own metric). The variant table gives mean ± std over the seeds each variant finished;
+    each claim compares variants on the seeds where all of them finished (paired), so a variant with
+    more seeds never moves a difference by the others' seed noise. A seed's multitask is its every-stage
+    run or, failing that, its final-only run (same final row, per-stage means NaN)."""
+    curves, forgot, _ = stream_curves(stream, seeds, out)
     if CLAIMS not in curves:
         return "(LAMOL with task tokens has not finished)\n"
     final = {v: {s: float(c[-1]) for s, c in cs.items()} for v, cs in curves.items()}
@@ -359,6 +389,9 @@ def write_tables(
             "",
             claims_table(stream, every_seed, args.out),
         ]
+        plot = plot_stream(stream, every_seed, args.out)
+        if plot is not None:
+            parts += ["", f"![{stream}: mean over the tasks seen so far, per stage]({plot.name})"]
         for seed in every_seed:
             folder = args.out / f"{stream}-seed{seed}"
             names = names_in([folder], list(VARIANTS), variants)
