@@ -235,6 +235,29 @@ def test_compare_runs_errors(tmp_path, no_plots):
         compare_runs([])
 
 
+def test_compare_runs_over_seeds_gives_mean_and_std_with_each_seeds_own_reference(tmp_path, no_plots):
+    later = R3.copy()
+    later[-1] = [0.30, 0.50, 0.65]  # seed 1 ends 20 points lower on every task
+    runs = [
+        run(tmp_path, "e0", R3, "ewc", seed=0),
+        run(tmp_path, "e1", later, "ewc", seed=1),
+        run(tmp_path, "m0", np.full((4, 3), 0.9), "multitask", seed=0),
+        run(tmp_path, "m1", np.full((4, 3), 0.7), "multitask", seed=1),
+    ]
+    lines = compare_runs(runs, over_seeds=True).strip().splitlines()
+    assert lines[0] == "| Run | runs | ACC | BWT | Forgetting | FWT | sst | ag | yelp | gap to MTL |"
+    # ACC 68.3 and 48.3; BWT -25 and -45; forgetting 25 and 45; FWT 10 both; each gap to its own seed's
+    # multitask: 90 - 68.3 and 70 - 48.3 (against seed 0's multitask seed 1 would be 41.7 behind)
+    assert lines[2] == (
+        "| ewc | 2 | 58.3 ± 14.1 | -35.0 ± 14.1 | 35.0 ± 14.1 | 10.0 ± 0.0 | 40.0 ± 14.1 | 60.0 ± 14.1 "
+        "| 75.0 ± 14.1 | 21.7 ± 0.0 |"
+    )
+    assert lines[3].startswith("| multitask | 2 | 80.0 ± 14.1 |")
+    assert len(lines) == 4
+    one = compare_runs(runs[:1], over_seeds=True).strip().splitlines()
+    assert one[2] == "| ewc | 1 | 68.3 | -25.0 | 25.0 | 10.0 | 50.0 | 70.0 | 85.0 |"  # one run: no spread
+
+
 # ---- plots ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("plot", [plots.plot_heatmap, plots.plot_task_curves])
 def test_plots_single_task_with_nan(tmp_path, plot):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -188,6 +189,29 @@ def _help(argv: list[str], capsys) -> str:
     with pytest.raises(SystemExit):
         main(argv)
     return capsys.readouterr().out
+
+
+def test_report_over_seeds_keeps_runs_with_other_settings_apart(
+    finished: Path, tmp_path: Path, capsys
+) -> None:
+    def copy(name: str, old: str, new: str, seed: int) -> Path:
+        folder = tmp_path / name
+        shutil.copytree(finished, folder)
+        config = folder / "config.yaml"
+        config.write_text(re.sub(old, new, config.read_text(), flags=re.MULTILINE))
+        metrics = json.loads((folder / "metrics.json").read_text())
+        (folder / "metrics.json").write_text(json.dumps({**metrics, "seed": seed}))
+        return folder
+
+    other_seed = copy("s1", "^seed: 0$", "seed: 1", 1)  # the run's seed, not the stream's
+    faster = copy("fast", "lr: 0.001", "lr: 0.01", 0)
+    assert main(["report", "--over-seeds", str(finished), str(other_seed), str(faster)]) == 0
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    assert table[0].startswith("| Run | runs | ACC |")
+    assert [row.split(" | ")[:2] for row in table[2:]] == [
+        ["| done (training.lr=0.001)", "2"],  # the same settings on two seeds: one row
+        ["| done (training.lr=0.01)", "1"],
+    ]
 
 
 def test_reports_define_their_metrics(finished: Path, capsys) -> None:

@@ -103,7 +103,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from lifelong.evaluation.report import LEGEND, compare_runs, plot_comparison
 
     folders = [Path(d) for d in args.run_dirs]
-    print(compare_runs(folders))
+    print(compare_runs(folders, over_seeds=args.over_seeds))
     print(LEGEND)
     if args.plot:
         print(f"plot: {plot_comparison(folders, args.plot)}")
@@ -250,6 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="compare run folders: the table papers show")
     p.add_argument("run_dirs", nargs="+")
+    p.add_argument(
+        "--over-seeds",
+        action="store_true",
+        help="one row per method and settings: mean ± std over the runs that differ only in their seed",
+    )
     p.add_argument(
         "--plot", metavar="PNG", help="also draw each run's mean over the tasks seen so far, per stage"
     )

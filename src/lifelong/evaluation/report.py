@@ -271,32 +271,61 @@ def load_metrics(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 # ---- comparing runs -----------------------------------------------------------------------------
+def _base_label(run: dict[str, Any], several_models: bool) -> str:
+    """The run's own label (``name``) when it has one; else "method", or "method (model)" when the
+    runs compared use several models."""
+    if run.get("name"):
+        return str(run["name"])
+    return f"{run['method']} ({run.get('model')})" if several_models else str(run["method"])
+
+
 def _labels(runs: list[dict[str, Any]]) -> list[str]:
-    """The run's own label (``name``) when it has one; else "method", or "method (model)" when the runs
-    use several models. The seed breaks remaining ties."""
+    """One label per run: its base label, with the seed where two runs would otherwise share one."""
     several_models = len({str(r.get("model")) for r in runs}) > 1
-    labels = [
-        str(r["name"])
-        if r.get("name")
-        else f"{r['method']} ({r.get('model')})"
-        if several_models
-        else str(r["method"])
-        for r in runs
-    ]
+    labels = [_base_label(r, several_models) for r in runs]
     if len(set(labels)) < len(labels):
         labels = [f"{label} [seed {r.get('seed')}]" for label, r in zip(labels, runs, strict=True)]
     return labels
 
 
 def _reference(run: dict[str, Any], runs: list[dict[str, Any]], role: str) -> dict[str, Any] | None:
-    """The reference run for ``run``: same tasks, the method declared ``role``, the same model if any."""
+    """The reference run for ``run``: same tasks, the method declared ``role``, the same model and seed
+    if there is one, else the same model."""
     same_tasks = [r for r in runs if r.get("reference") == role and r["tasks"] == run["tasks"]]
     same_model = [r for r in same_tasks if r.get("model") == run.get("model")]
-    return (same_model or same_tasks or [None])[0]
+    same_seed = [r for r in same_model if r.get("seed") == run.get("seed")]
+    return (same_seed or same_model or same_tasks or [None])[0]
 
 
-def compare_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> str:
-    """The Markdown table papers show: one row per run, headline metrics and final per-task scores (%)."""
+def _mean_std(values: Sequence[Any]) -> str:
+    """Mean ± sample standard deviation in %, over the measured values (the mean alone for one)."""
+    kept = [100 * float(v) for v in values if not _is_missing(v)]
+    if not kept:
+        return "n/a"
+    if len(kept) == 1:
+        return f"{kept[0]:.1f}"
+    return f"{np.mean(kept):.1f} ± {np.std(kept, ddof=1):.1f}"
+
+
+def _rows(labels: list[str], values: list[list[Any]], over_seeds: bool) -> list[list[str]]:
+    """Table rows: one per run, or with ``over_seeds`` one per label (the runs that differ only in their
+    seed) holding the number of runs and each column's mean ± std."""
+    if not over_seeds:
+        return [[label, *map(_pct, row)] for label, row in zip(labels, values, strict=True)]
+    groups: dict[str, list[list[Any]]] = {}
+    for label, row in zip(labels, values, strict=True):
+        groups.setdefault(label, []).append(row)
+    return [
+        [label, str(len(rows)), *(_mean_std(column) for column in zip(*rows, strict=True))]
+        for label, rows in groups.items()
+    ]
+
+
+def compare_runs(run_dirs: Sequence[str | os.PathLike[str]], over_seeds: bool = False) -> str:
+    """The Markdown table papers show: one row per run, headline metrics and final per-task scores (%).
+    ``over_seeds``: one row per method and settings (the runs that differ only in their seed), with the
+    number of runs and mean ± std over them; gaps to multitask and transfer against ONE are taken seed by
+    seed where the references have the same seed."""
     if not run_dirs:
         raise LifelongError("no runs to compare")
     runs = [load_metrics(d) for d in run_dirs]
@@ -304,30 +333,40 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike[str]]) -> str:
     has_mtl = any(r.get("reference") == UPPER_BOUND for r in runs)
     has_one = any(r.get("reference") == ONE for r in runs)
 
-    header = ["Run", "ACC", "BWT", "Forgetting", "FWT", *tasks]
+    header = ["Run", *(["runs"] * over_seeds), "ACC", "BWT", "Forgetting", "FWT", *tasks]
     one_refs = [ref["method"] for r in runs if (ref := _reference(r, runs, ONE))]
     header += ["gap to MTL"] * has_mtl
     header += [f"transfer vs ONE ({', '.join(dict.fromkeys(one_refs))})"] * has_one
-    settings = _differing_settings(run_dirs)
-    header += ["settings that differ"] * bool(settings)
-    rows = []
-    for label, run in zip(_labels(runs), runs, strict=True):
+    values = []
+    for run in runs:
         R = _matrix_of(run)
         final = dict(zip(run["tasks"], R[-1], strict=True))
-        row = [label, *(_pct(run.get(k)) for k in ("acc", "bwt", "forgetting", "fwt"))]
-        row += [_pct(final.get(t)) for t in tasks]
+        row = [run.get(k) for k in ("acc", "bwt", "forgetting", "fwt")] + [final.get(t) for t in tasks]
         if has_mtl:
             ref = _reference(run, runs, UPPER_BOUND)
-            row.append(_pct(gap_to_reference(R, _matrix_of(ref)) if ref else None))
+            row.append(gap_to_reference(R, _matrix_of(ref)) if ref else None)
         if has_one:
             ref = _reference(run, runs, ONE)
             gains = [g for g in transfer_against(R, _matrix_of(ref)) if not math.isnan(g)] if ref else []
-            row.append(_pct(sum(gains) / len(gains) if gains else None))
-        if settings:
-            row.append(settings.pop(0))
-        rows.append(row)
+            row.append(sum(gains) / len(gains) if gains else None)
+        values.append(row)
+    settings = _differing_settings(run_dirs, ignore={"seed"} if over_seeds else set())
+    if over_seeds:  # runs with other settings than the seed stay apart, named by those settings
+        several_models = len({str(r.get("model")) for r in runs}) > 1
+        labels = [_base_label(r, several_models) for r in runs]
+        labels = [
+            f"{label} ({s})" if s else label
+            for label, s in zip(labels, settings or [""] * len(runs), strict=True)
+        ]
+        settings = []
+    else:
+        labels = _labels(runs)
+    rows = _rows(labels, values, over_seeds)
+    if settings:
+        header.append("settings that differ")
+        rows = [[*row, setting] for row, setting in zip(rows, settings, strict=True)]
     text = "\n".join(_table(header, rows)) + "\n"
-    return text + _transfer_per_task(runs, tasks) if has_one else text
+    return text + _transfer_per_task(runs, tasks, labels, over_seeds) if has_one else text
 
 
 def plot_comparison(run_dirs: Sequence[str | os.PathLike[str]], path: str | os.PathLike[str]) -> Path:
@@ -347,27 +386,34 @@ def plot_comparison(run_dirs: Sequence[str | os.PathLike[str]], path: str | os.P
     return plots.plot_stage_curves(curves, stages, path, title="mean over the tasks seen so far")
 
 
-def _transfer_per_task(runs: list[dict[str, Any]], tasks: list[str]) -> str:
+def _transfer_per_task(
+    runs: list[dict[str, Any]], tasks: list[str], labels: list[str], over_seeds: bool
+) -> str:
     """Knowledge transfer as CTR and HAT report it: per task, the final score minus ONE's (points)."""
-    rows = []
-    for label, run in zip(_labels(runs), runs, strict=True):
+    kept_labels, values = [], []
+    for label, run in zip(labels, runs, strict=True):
         ref = _reference(run, runs, ONE)
         if ref is None or run is ref:
             continue
         gains = dict(zip(run["tasks"], transfer_against(_matrix_of(run), _matrix_of(ref)), strict=True))
-        rows.append([label, *(_pct(gains.get(t)) for t in tasks)])
-    if not rows:
+        kept_labels.append(label)
+        values.append([gains.get(t) for t in tasks])
+    if not values:
         return ""
+    header = ["Run", *(["runs"] * over_seeds), *tasks]
     return (
         "\nKnowledge transfer per task (final score minus ONE's, points):\n\n"
-        + "\n".join(_table(["Run", *tasks], rows))
+        + "\n".join(_table(header, _rows(kept_labels, values, over_seeds)))
         + "\n"
     )
 
 
-def _differing_settings(run_dirs: Sequence[str | os.PathLike[str]]) -> list[str]:
+def _differing_settings(
+    run_dirs: Sequence[str | os.PathLike[str]], ignore: set[str] = frozenset()
+) -> list[str]:
     """Per run, the config keys (from each folder's config.yaml) whose values differ between the runs,
-    so two runs of one method with different settings can be told apart; empty when nothing differs."""
+    so two runs of one method with different settings can be told apart; empty when nothing differs.
+    ``ignore``: keys left out (the seed, when runs are averaged over seeds)."""
     configs = []
     for d in run_dirs:
         path = Path(d) if Path(d).is_dir() else Path(d).parent
@@ -375,7 +421,8 @@ def _differing_settings(run_dirs: Sequence[str | os.PathLike[str]]) -> list[str]
             return []
         configs.append(flatten(read_mapping(path / "config.yaml")))
     keys = sorted(
-        {k for c in configs for k in c if len({repr(o.get(k)) for o in configs}) > 1} - {"name", "method"}
+        {k for c in configs for k in c if len({repr(o.get(k)) for o in configs}) > 1}
+        - {"name", "method", *ignore}
     )
     if not keys:
         return []
