@@ -220,6 +220,8 @@ def test_reports_define_their_metrics(finished: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "FWT:" in out and f"plot: {finished.parent / 'seen.png'}" in out
     assert (finished.parent / "seen.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["report", str(finished), "--plot", str(finished.parent / "seen.txt")]) == 2
+    assert "--plot" in capsys.readouterr().err and not (finished.parent / "seen.txt").exists()
 
 
 def test_report_names_runs_and_shows_the_settings_that_differ(finished: Path, tmp_path: Path, capsys) -> None:

@@ -64,6 +64,7 @@ def default_config_path() -> Path:
 
 
 QUICKSTART_METHODS = ("finetune", "ewc", "replay", "multitask")
+PLOT_FORMATS = (".png", ".pdf", ".svg")
 
 
 def _cmd_quickstart(args: argparse.Namespace) -> int:
@@ -103,6 +104,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from lifelong.evaluation.report import LEGEND, compare_runs, plot_comparison
 
     folders = [Path(d) for d in args.run_dirs]
+    if args.plot and Path(args.plot).suffix.lower() not in PLOT_FORMATS:
+        raise LifelongError(f"--plot {args.plot}: the file must end in one of {', '.join(PLOT_FORMATS)}")
     print(compare_runs(folders, over_seeds=args.over_seeds))
     print(LEGEND)
     if args.plot:
