@@ -307,17 +307,18 @@ def _mean_std(values: Sequence[Any]) -> str:
     return f"{np.mean(kept):.1f} ± {np.std(kept, ddof=1):.1f}"
 
 
-def _rows(labels: list[str], values: list[list[Any]], over_seeds: bool) -> list[list[str]]:
-    """Table rows: one per run, or with ``over_seeds`` one per label (the runs that differ only in their
-    seed) holding the number of runs and each column's mean ± std."""
+def _rows(keys: list[tuple[str, ...]], values: list[list[Any]], over_seeds: bool) -> list[list[str]]:
+    """Table rows: one per run (its label, its values in %, then any trailing cells of its key), or with
+    ``over_seeds`` one per key (the runs with the same label and settings, i.e. differing only in their
+    seed): the label, the number of runs, each column's mean ± std, the rest of the key."""
     if not over_seeds:
-        return [[label, *map(_pct, row)] for label, row in zip(labels, values, strict=True)]
-    groups: dict[str, list[list[Any]]] = {}
-    for label, row in zip(labels, values, strict=True):
-        groups.setdefault(label, []).append(row)
+        return [[key[0], *map(_pct, row), *key[1:]] for key, row in zip(keys, values, strict=True)]
+    groups: dict[tuple[str, ...], list[list[Any]]] = {}
+    for key, row in zip(keys, values, strict=True):
+        groups.setdefault(key, []).append(row)
     return [
-        [label, str(len(rows)), *(_mean_std(column) for column in zip(*rows, strict=True))]
-        for label, rows in groups.items()
+        [key[0], str(len(rows)), *(_mean_std(column) for column in zip(*rows, strict=True)), *key[1:]]
+        for key, rows in groups.items()
     ]
 
 
@@ -350,23 +351,14 @@ def compare_runs(run_dirs: Sequence[str | os.PathLike[str]], over_seeds: bool = 
             gains = [g for g in transfer_against(R, _matrix_of(ref)) if not math.isnan(g)] if ref else []
             row.append(sum(gains) / len(gains) if gains else None)
         values.append(row)
+    # averaged over seeds, runs stay apart when any other setting differs
     settings = _differing_settings(run_dirs, ignore={"seed"} if over_seeds else set())
-    if over_seeds:  # runs with other settings than the seed stay apart, named by those settings
-        several_models = len({str(r.get("model")) for r in runs}) > 1
-        labels = [_base_label(r, several_models) for r in runs]
-        labels = [
-            f"{label} ({s})" if s else label
-            for label, s in zip(labels, settings or [""] * len(runs), strict=True)
-        ]
-        settings = []
-    else:
-        labels = _labels(runs)
-    rows = _rows(labels, values, over_seeds)
-    if settings:
-        header.append("settings that differ")
-        rows = [[*row, setting] for row, setting in zip(rows, settings, strict=True)]
-    text = "\n".join(_table(header, rows)) + "\n"
-    return text + _transfer_per_task(runs, tasks, labels, over_seeds) if has_one else text
+    several_models = len({str(r.get("model")) for r in runs}) > 1
+    labels = [_base_label(r, several_models) for r in runs] if over_seeds else _labels(runs)
+    keys = [(label, *([s] if settings else [])) for label, s in zip(labels, settings or labels, strict=True)]
+    header += ["settings that differ"] * bool(settings)
+    text = "\n".join(_table(header, _rows(keys, values, over_seeds))) + "\n"
+    return text + _transfer_per_task(runs, tasks, keys, over_seeds) if has_one else text
 
 
 def plot_comparison(run_dirs: Sequence[str | os.PathLike[str]], path: str | os.PathLike[str]) -> Path:
@@ -387,23 +379,23 @@ def plot_comparison(run_dirs: Sequence[str | os.PathLike[str]], path: str | os.P
 
 
 def _transfer_per_task(
-    runs: list[dict[str, Any]], tasks: list[str], labels: list[str], over_seeds: bool
+    runs: list[dict[str, Any]], tasks: list[str], keys: list[tuple[str, ...]], over_seeds: bool
 ) -> str:
     """Knowledge transfer as CTR and HAT report it: per task, the final score minus ONE's (points)."""
-    kept_labels, values = [], []
-    for label, run in zip(labels, runs, strict=True):
+    kept_keys, values = [], []
+    for key, run in zip(keys, runs, strict=True):
         ref = _reference(run, runs, ONE)
         if ref is None or run is ref:
             continue
         gains = dict(zip(run["tasks"], transfer_against(_matrix_of(run), _matrix_of(ref)), strict=True))
-        kept_labels.append(label)
+        kept_keys.append((f"{key[0]} ({key[1]})" if len(key) > 1 else key[0],))  # no settings column here
         values.append([gains.get(t) for t in tasks])
     if not values:
         return ""
     header = ["Run", *(["runs"] * over_seeds), *tasks]
     return (
         "\nKnowledge transfer per task (final score minus ONE's, points):\n\n"
-        + "\n".join(_table(header, _rows(kept_labels, values, over_seeds)))
+        + "\n".join(_table(header, _rows(kept_keys, values, over_seeds)))
         + "\n"
     )
 
