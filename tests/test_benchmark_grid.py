@@ -8,6 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -204,6 +205,9 @@ def test_the_lamol_plot_shows_each_variants_seed_mean_and_how_many_seeds_are_beh
     assert drawn["curves"]["lamol-task (2 seeds)"] == pytest.approx([85.0, 75.0])
     # the final-only run scores the last stage only: one seed behind the first point, two behind the last
     assert drawn["curves"]["multitask (1 or 2 seeds)"] == pytest.approx([80.0, 77.5])
+    _fake_lamol_run(tmp_path / "tc-i-seed0" / "ewc", [0.5, 0.5], first=None)  # no early stage scored
+    run_table.plot_stream("tc-i", [0, 1], tmp_path)
+    assert np.isnan(drawn["curves"]["ewc (1 seed)"][0])  # a point nobody scored is not counted
     low, high = drawn["bands"]["lamol-task (2 seeds)"]
     assert list(low) == pytest.approx([80.0, 70.0]) and list(high) == pytest.approx([90.0, 80.0])
 

@@ -275,7 +275,7 @@ def plot_stream(stream: str, seeds: list[int], out: Path) -> Path | None:
     means, bands = {}, {}
     for variant, by_seed in curves.items():
         stacked = np.array(list(by_seed.values()))
-        scored = sorted(set((~np.isnan(stacked)).sum(axis=0).tolist()))  # seeds behind each point
+        scored = sorted(set((~np.isnan(stacked)).sum(axis=0).tolist()) - {0})  # seeds behind each point
         label = f"{variant} ({' or '.join(map(str, scored))} seed{'s' if scored[-1] > 1 else ''})"
         means[label] = [_nanmean(column) for column in stacked.T]
         if len(by_seed) > 1:
