@@ -304,6 +304,8 @@ def test_the_comparison_plot_follows_each_runs_mean_over_the_tasks_seen_so_far(
     assert math.isnan(drawn["curves"]["finetune"][2])  # it never reached stage 3
     plot_comparison([ewc], tmp_path / "c.png")
     assert drawn["stages"] == TASKS
+    plot_comparison([ewc, ewc], tmp_path / "c.png")  # the same label and seed twice: two curves still
+    assert list(drawn["curves"]) == ["ewc [seed 0]", "ewc [seed 0] (2)"]
 
 
 def test_stage_curves_draw_gaps_and_bands_and_reject_a_wrong_length(tmp_path):

@@ -371,10 +371,11 @@ def plot_comparison(run_dirs: Sequence[str | os.PathLike[str]], path: str | os.P
     same_tasks = all(r["tasks"] == runs[0]["tasks"] for r in runs)
     T = max(len(r["tasks"]) for r in runs)
     stages = runs[0]["tasks"] if same_tasks else [f"stage {k}" for k in range(1, T + 1)]
-    curves = {}
+    curves: dict[str, list[float]] = {}
     for label, run in zip(_labels(runs), runs, strict=True):
         means = [100 * m for m in seen_task_means(_matrix_of(run))]
-        curves[label] = means + [float("nan")] * (T - len(means))
+        unique = next(f"{label} ({k})" for k in range(2, len(runs) + 2) if f"{label} ({k})" not in curves)
+        curves[label if label not in curves else unique] = means + [float("nan")] * (T - len(means))
     return plots.plot_stage_curves(curves, stages, path, title="mean over the tasks seen so far")
 
 
