@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from lifelong.evaluation.metrics import forgetting
+from lifelong.evaluation.metrics import forgetting, seen_task_means
 from lifelong.evaluation.plots import plot_stage_curves
 
 HERE = Path(__file__).resolve().parent
@@ -127,8 +127,8 @@ def own_metric_matrix(run_dir: Path) -> tuple[list[tuple[str, str]], np.ndarray]
 
 
 def seen_means(scores: np.ndarray) -> np.ndarray:
-    """Mean score over the tasks seen so far, after every stage."""
-    return np.array([_nanmean(scores[k, : k + 1]) for k in range(len(scores))])
+    """Mean score over the tasks seen so far, after every stage (``scores``: rows 1..T of the matrix)."""
+    return np.array(seen_task_means(np.vstack([np.full((1, scores.shape[1]), np.nan), scores])))
 
 
 def _nanmean(values: np.ndarray) -> float:
