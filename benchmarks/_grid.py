@@ -7,8 +7,8 @@ with ``--resume``; wall times go to ``<out>/timings.json``. The scripts import t
 (``sys.path``), since benchmarks/ is a folder of scripts, not a package.
 
 A table can take more machine time than one session has, and ``<out>`` is scratch space. So each finished
-run's small files (config, status, metrics, report, matrix; no checkpoint, no plots) are also copied to
-``<records>/<key>`` -- by default ``benchmarks/records/<name of --out>``, kept in git -- and a run found
+run's small files (config, status, metrics, report, matrix, per-stage statistics such as LAMOL's kept
+samples, and its log as ``run.log``; no checkpoint, no plots) are also copied to ``<records>/<key>`` -- by default ``benchmarks/records/<name of --out>``, kept in git -- and a run found
 there is restored into ``<out>`` instead of being run again -- only if it was made from the same config
 (``input.yaml`` in the record; the data folder may differ). A table is finished across sessions by
 committing the records after each one.
@@ -97,19 +97,28 @@ def pct(x: float | None) -> str:
 
 RECORDS = Path(__file__).resolve().parent / "records"
 RECORD_SUFFIXES = (".json", ".yaml", ".md", ".csv")  # what a table needs from a finished run
+RECORD_STAGE_FILES = "stages/*/*_stats.json"  # per-stage statistics a method writes (LAMOL's replay_stats)
+RECORD_LOG = "run.log"  # the run's log (``<out>/<key>.log``) in its record: the tables read stage times from it
 
 
 def is_complete(run_dir: Path) -> bool:
     return status(run_dir) == "complete" and (run_dir / "metrics.json").is_file()
 
 
+def log_of(run_dir: Path) -> Path:
+    """Where the grid writes the log of the run in ``run_dir``: ``<out>/<key>.log`` beside it."""
+    return run_dir.with_name(run_dir.name + ".log")
+
+
 def copy_record(source: Path, target: Path) -> None:
-    """Copy a run folder's top-level small files (no checkpoint, no plots) from ``source`` to ``target``;
-    status.json last, so an interrupted copy never looks complete."""
+    """Copy a run folder's top-level small files and per-stage statistics (no checkpoint, no plots, no
+    samples) from ``source`` to ``target``; status.json last, so an interrupted copy never looks complete."""
     target.mkdir(parents=True, exist_ok=True)
-    files = sorted(f for f in source.iterdir() if f.is_file() and f.suffix in RECORD_SUFFIXES)
+    files = [f for f in source.iterdir() if f.is_file() and f.suffix in RECORD_SUFFIXES]
+    files += sorted(source.glob(RECORD_STAGE_FILES))
     for f in sorted(files, key=lambda f: f.name == "status.json"):
-        shutil.copyfile(f, target / f.name)
+        (target / f.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, target / f.relative_to(source))
 
 
 def first_task_groups(configs: dict[str, dict[str, Any]]) -> list[list[str]]:
@@ -172,6 +181,9 @@ class RunGrid:
         run_dir = self.out / key
         record = self.records / key if self.records else None
         if record and not is_complete(run_dir) and is_complete(record) and same_input(record, config):
+            if (record / RECORD_LOG).is_file() and not log_of(run_dir).is_file():  # before the status
+                log_of(run_dir).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(record / RECORD_LOG, log_of(run_dir))
             copy_record(record, run_dir)
             print(f"[skip] {key}: restored from {record}", flush=True)
             return True
@@ -292,6 +304,8 @@ class RunGrid:
             return
         (record / "input.yaml").parent.mkdir(parents=True, exist_ok=True)
         (record / "input.yaml").write_text(yaml.safe_dump(portable(config), sort_keys=False))
+        if log_of(run_dir).is_file():  # before the status, like every file of the record
+            shutil.copyfile(log_of(run_dir), record / RECORD_LOG)
         copy_record(run_dir, record)
 
     def exit_if_failed(self) -> None:

@@ -13,7 +13,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from _grid import (  # noqa: E402
+    RECORD_LOG,
     RunGrid,
+    copy_record,
     first_task_groups,
     is_complete,
     load_run,
@@ -39,6 +41,7 @@ def test_a_finished_run_is_recorded_and_restored_only_for_the_same_config(
     record = records / "s0" / "finetune"
     assert is_complete(record)
     assert not (record / "checkpoint").exists()  # small files only
+    assert "ACC" in (record / RECORD_LOG).read_text()  # the log, for the tables' stage times
     metrics = load_run(out / "s0" / "finetune")
 
     shutil.rmtree(out)  # a new session: the scratch folder is gone
@@ -47,6 +50,7 @@ def test_a_finished_run_is_recorded_and_restored_only_for_the_same_config(
     assert grid.run("s0/finetune", {**CONFIG, "data_dir": "/elsewhere"})  # the data folder may differ
     assert "restored" in capsys.readouterr().out
     assert load_run(out / "s0" / "finetune") == metrics
+    assert (out / "s0" / "finetune.log").read_text() == (record / RECORD_LOG).read_text()
     assert not (out / "timings.json").exists()  # nothing ran
 
     shutil.rmtree(out)  # --tables-only in a new session: restore what is recorded, start nothing else
@@ -61,6 +65,21 @@ def test_a_finished_run_is_recorded_and_restored_only_for_the_same_config(
     RunGrid(out, threads=1, dry_run=True, records=records).run("s0/finetune", changed)
     assert "[run] s0/finetune" in capsys.readouterr().out  # another config is run, not restored
     assert json.loads((record / "metrics.json").read_text()) == metrics
+
+
+def test_a_record_keeps_per_stage_statistics_but_not_samples_checkpoints_or_plots(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "stages" / "02-agnews").mkdir(parents=True)
+    (run / "stages" / "02-agnews" / "replay_stats.json").write_text('{"kept": 30}')
+    (run / "stages" / "02-agnews" / "pseudo_samples.jsonl").write_text("{}\n")
+    (run / "checkpoint").mkdir()
+    (run / "checkpoint" / "progress.json").write_text("{}")
+    (run / "heatmap.png").write_bytes(b"png")
+    (run / "metrics.json").write_text("{}")
+    (run / "status.json").write_text('{"status": "complete"}')
+    copy_record(run, tmp_path / "record")
+    kept = sorted(str(f.relative_to(tmp_path / "record")) for f in (tmp_path / "record").rglob("*") if f.is_file())
+    assert kept == ["metrics.json", "stages/02-agnews/replay_stats.json", "status.json"]
 
 
 def test_tables_name_the_starting_weights_and_warn_when_runs_differ(tmp_path: Path) -> None:
