@@ -98,7 +98,9 @@ def pct(x: float | None) -> str:
 RECORDS = Path(__file__).resolve().parent / "records"
 RECORD_SUFFIXES = (".json", ".yaml", ".md", ".csv")  # what a table needs from a finished run
 RECORD_STAGE_FILES = "stages/*/*_stats.json"  # per-stage statistics a method writes (LAMOL's replay_stats)
-RECORD_LOG = "run.log"  # the run's log (``<out>/<key>.log``) in its record: the tables read stage times from it
+RECORD_LOG = (
+    "run.log"  # the run's log (``<out>/<key>.log``) in its record: the tables read stage times from it
+)
 
 
 def is_complete(run_dir: Path) -> bool:

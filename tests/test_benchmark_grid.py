@@ -78,7 +78,9 @@ def test_a_record_keeps_per_stage_statistics_but_not_samples_checkpoints_or_plot
     (run / "metrics.json").write_text("{}")
     (run / "status.json").write_text('{"status": "complete"}')
     copy_record(run, tmp_path / "record")
-    kept = sorted(str(f.relative_to(tmp_path / "record")) for f in (tmp_path / "record").rglob("*") if f.is_file())
+    kept = sorted(
+        str(f.relative_to(tmp_path / "record")) for f in (tmp_path / "record").rglob("*") if f.is_file()
+    )
     assert kept == ["metrics.json", "stages/02-agnews/replay_stats.json", "status.json"]
 
 
@@ -263,6 +265,7 @@ def test_the_ctr_paper_protocol_uses_all_data_the_papers_epochs_and_a_final_only
         tasks=None,
         data_dir=None,
         model="minilm-l6",
+        group_by_length=False,
     )
     asc = tables.run_config("asc", "multitask", 1, ap)
     assert asc["stream"]["max_train"] is None and asc["stream"]["max_eval"] is None
@@ -277,6 +280,9 @@ def test_the_ctr_paper_protocol_uses_all_data_the_papers_epochs_and_a_final_only
     assert asc["model"]["name"] == "minilm-l6"
     ap.model = "/models/my-minilm"  # a local copy, e.g. on a GPU machine without the preset's package
     assert tables.run_config("dsc", "ctr", 0, ap)["model"]["name"] == "/models/my-minilm"
+    assert "group_by_length" not in asc["training"]  # the paper's random batches unless asked
+    ap.group_by_length = True
+    assert build_dataclass(RunConfig, tables.run_config("asc", "hat", 0, ap)).training.group_by_length
 
 
 def _fake_ctr_run(folder: Path, final: list[float], f1: list[float]) -> None:

@@ -85,6 +85,8 @@ def run_config(bench: str, method: str, seed: int, args: argparse.Namespace) -> 
         config["training"]["epochs_by_task"] = dict(sizes["epochs_by_task"])
     if args.protocol == "paper":
         config["training"]["batch_size"] = PAPER_BATCH
+    if args.group_by_length:  # about 2x fewer padded tokens on ASC (docs/results.md §4e); changes the batches
+        config["training"]["group_by_length"] = True
     config["training"]["lr"] = LR["full" if method in FULL_FINETUNING else "plugins"]
     n_tasks = args.tasks or sizes.get("tasks")
     if n_tasks:  # the first tasks of the benchmark's standard order
@@ -286,6 +288,12 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, help="only the first N tasks of the standard order")
     ap.add_argument(
         "--model", default="minilm-l6", help="a preset or a local model folder (default minilm-l6)"
+    )
+    ap.add_argument(
+        "--group-by-length",
+        action="store_true",
+        help="length-grouped batches (training.group_by_length): random ASC batches of 32 pad to 2.4x their "
+        "tokens, grouped ones hardly at all; the batches differ from the paper's, so use another --out",
     )
     ap.add_argument(
         "--jobs",
