@@ -8,9 +8,10 @@ with ``--resume``; wall times go to ``<out>/timings.json``. The scripts import t
 
 A table can take more machine time than one session has, and ``<out>`` is scratch space. So each finished
 run's small files (config, status, metrics, report, matrix, per-stage statistics such as LAMOL's kept
-samples, and its log as ``run.log``; no checkpoint, no plots) are also copied to ``<records>/<key>`` -- by default ``benchmarks/records/<name of --out>``, kept in git -- and a run found
-there is restored into ``<out>`` instead of being run again -- only if it was made from the same config
-(``input.yaml`` in the record; the data folder may differ). A table is finished across sessions by
+samples, and its log as ``run.log``; no checkpoint, no plots) are also copied to ``<records>/<key>`` --
+by default ``benchmarks/records/<name of --out>``, kept in git -- and a run found there is restored into
+``<out>`` instead of being run again -- only if it was made from the same config (``input.yaml`` in the
+record; the data folder may differ). A table is finished across sessions by
 committing the records after each one.
 """
 
@@ -98,9 +99,7 @@ def pct(x: float | None) -> str:
 RECORDS = Path(__file__).resolve().parent / "records"
 RECORD_SUFFIXES = (".json", ".yaml", ".md", ".csv")  # what a table needs from a finished run
 RECORD_STAGE_FILES = "stages/*/*_stats.json"  # per-stage statistics a method writes (LAMOL's replay_stats)
-RECORD_LOG = (
-    "run.log"  # the run's log (``<out>/<key>.log``) in its record: the tables read stage times from it
-)
+RECORD_LOG = "run.log"  # the run's log (``<out>/<key>.log``) in its record: tables read stage times from it
 
 
 def is_complete(run_dir: Path) -> bool:
