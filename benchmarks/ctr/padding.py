@@ -38,21 +38,24 @@ def padded_tokens(lengths: np.ndarray, batch: int, epochs: int, rng: np.random.G
 
 
 def count(args: argparse.Namespace) -> None:
+    """Real and padded tokens of the benchmark's rows as the trainer encodes them (``row_length``)."""
+    from lifelong.config import ModelConfig, RunConfig
     from lifelong.data import StreamConfig, load_stream
-    from lifelong.models.presets import load_model_spec
+    from lifelong.session import open_session
+    from lifelong.training.batches import row_length
 
-    tokenizer = load_model_spec(args.model).tokenizer
     protocol = PAPER_PROTOCOL[args.benchmark]
     order = {"asc": "asc-19", "dsc": "dsc-10"}[args.benchmark]
     stream = load_stream(StreamConfig(benchmark=args.benchmark, order=order), args.data_dir)
+    config = RunConfig(model=ModelConfig(name=args.model, max_length=args.max_length), method="finetune")
+    method = open_session(config, stream.tasks, "task").method
     rng = np.random.default_rng(0)
     real = padded = 0
     for task in stream.tasks:
-        rows = task.split("train")
-        pairs = [(e.text, e.text_pair) if e.text_pair else (e.text,) for e in rows]
-        lengths = np.minimum([len(tokenizer(*p).input_ids) for p in pairs], args.max_length)
+        method.grow(task)  # the task's head: encoding labels needs it
+        lengths = np.array([row_length(r) for r in method.learner.encode(task, task.split("train"))])
         epochs = protocol.get("epochs_by_task", {}).get(task.name, protocol["epochs"])
-        r, p = padded_tokens(np.asarray(lengths), PAPER_BATCH, epochs, rng)
+        r, p = padded_tokens(lengths, PAPER_BATCH, epochs, rng)
         real, padded = real + r, padded + p
     print(
         f"{args.benchmark}: {real:,} real tokens, {padded:,} padded in random batches of {PAPER_BATCH}: "
