@@ -125,6 +125,41 @@ def test_task_tokens_grow_the_embeddings(base_learner, stream):
 
 
 # ---- rows and loss ---------------------------------------------------------------------------------
+def test_gen_follows_the_start_token_unless_turned_off(base_learner, stream):
+    """Position 0 is an attention sink whose output barely depends on its token: GEN goes after it, in
+    the LM rows and in the generation prompts alike; ``start_token: false`` restores GEN first."""
+    task = stream.tasks[0]
+    for start, prompt_len in ((True, 2), (False, 1)):
+        method = make_method(base_learner, task_tokens=True, start_token=start)
+        method.grow(task)
+        (row,) = method.before_task(task, method.lm.encode(task, task.split("train")[:1]))
+        prompt = method.gen_prompt(task.name)
+        assert len(prompt) == prompt_len and prompt[-1] == method.gen_id(task.name)
+        assert row["paired"][0]["input_ids"][:prompt_len] == prompt
+        assert (prompt[0] == method.lm.start_id) == start
+    tok = method.lm.tokenizer
+    assert method.lm.start_id == (tok.bos_token_id if tok.bos_token_id is not None else method.lm.eos_id)
+
+
+def test_samples_are_prompted_with_the_start_token_and_their_tasks_gen(base_learner, stream, monkeypatch):
+    import lifelong.methods.lamol as lamol_module
+
+    asked: list[list[int]] = []
+    real_generate = lamol_module.generate
+
+    def recording(learner, prompts, sampling, seed):
+        asked.extend(list(p) for p in prompts)
+        return real_generate(learner, prompts, sampling, seed)
+
+    monkeypatch.setattr(lamol_module, "generate", recording)
+    method = make_method(base_learner, task_tokens=True, gamma=0.2, cache=False, max_gen_length=6)
+    for task in stream.tasks[:3]:
+        method.grow(task)
+    method.before_task(stream.tasks[2], method.lm.encode(stream.tasks[2], stream.tasks[2].split("train")))
+    start = method.lm.start_id
+    assert asked == [[start, method.gen_id("topic")]] * 2 + [[start, method.gen_id("sentiment")]] * 2
+
+
 def test_loss_positions_of_both_formats(base_learner, stream):
     method = make_method(base_learner, task_tokens=True)
     task = stream.tasks[0]
@@ -142,11 +177,11 @@ def test_loss_positions_of_both_formats(base_learner, stream):
         assert labels[ans + 1 :] == ids[ans + 1 :]
         assert lm.tokenizer.decode(labels[ans + 1 : -1]).strip() == ex.label
         assert row["group"] == 0
-        # LM: GEN + the same ids, loss on every token after GEN
+        # LM: the start token, GEN, the same ids; loss on every token after GEN
         (pair,) = row["paired"]
         assert pair["group"] == 1
-        assert pair["input_ids"] == [method.gen_id(task.name), *ids]
-        assert pair["labels"] == [-100, *ids]
+        assert pair["input_ids"] == [lm.start_id, method.gen_id(task.name), *ids]
+        assert pair["labels"] == [-100, -100, *ids]
 
     batch = lm.collate(rows)
     assert batch["group"].tolist() == [0, 1] * 4  # both formats in one forward pass
@@ -264,7 +299,8 @@ def test_real_samples_replay_the_same_number_of_real_examples(base_learner, stre
     assert len(replayed) == 10
     assert sorted(r["task_index"] for r in replayed) == [0] * 5 + [1] * 5
     assert all(
-        r["paired"][0]["input_ids"][0] == method.gen_id(stream.tasks[r["task_index"]].name) for r in replayed
+        r["paired"][0]["input_ids"][:2] == method.gen_prompt(stream.tasks[r["task_index"]].name)
+        for r in replayed
     )
     assert method.history[-1]["mode"] == "real" and method.history[-1]["kept"] == 10
     method.config.gamma = 0.05  # one sample for two old tasks: the second one's share is zero
@@ -286,13 +322,13 @@ def test_gamma_zero_replays_nothing(base_learner, stream):
 def test_generation_is_reproducible_under_a_seed(base_learner, stream):
     method = make_method(base_learner)
     method.grow(stream.tasks[0])
-    gen_id = method.gen_id("topic")
+    prompt = method.gen_prompt("topic")
     sampling = SamplingConfig(top_k=20, temperature=1.0, max_length=10, batch_size=3)
     rng = torch.get_rng_state()
-    first = generate(method.lm, [gen_id] * 7, sampling, seed=5)
+    first = generate(method.lm, [prompt] * 7, sampling, seed=5)
     assert torch.equal(rng, torch.get_rng_state())  # sampling leaves the training randomness alone
-    assert first == generate(method.lm, [gen_id] * 7, sampling, seed=5)
-    assert first != generate(method.lm, [gen_id] * 7, sampling, seed=6)
+    assert first == generate(method.lm, [prompt] * 7, sampling, seed=5)
+    assert first != generate(method.lm, [prompt] * 7, sampling, seed=6)
     assert len(first) == 7 and all(len(s) == 10 for s in first)
 
 

@@ -2,8 +2,8 @@
 pseudo-samples of earlier tasks, which are replayed together with each new task.
 
 Every example trains in two formats in the same step, L = L_QA + λ·L_LM:
-QA ``context question ANS answer EOS`` (loss on answer + EOS) and LM ``GEN context question ANS answer
-EOS`` (loss on every token after GEN); the LM rows ride in the QA rows' batches (``paired``) with
+QA ``context question ANS answer EOS`` (loss on answer + EOS) and LM ``START GEN context question ANS
+answer EOS`` (loss on every token after GEN); the LM rows ride in the QA rows' batches (``paired``) with
 the method's loss weighs them by λ. Before task i > 1 the model writes ⌈γ·|T_i|⌉ samples by top-k sampling from GEN,
 or, with task tokens, an equal share from each old task's own GEN token, so old tasks do not fade
 away exponentially. ``real_samples`` replays as many real old examples instead (LAMOL_real).
@@ -50,7 +50,7 @@ from lifelong.models.text2text import CausalTextToText
 from lifelong.schema import AT_LEAST_1, NON_NEGATIVE, POSITIVE, REPLAY_SETTING
 
 log = logging.getLogger("lifelong")
-CACHE_FORMAT = 1  # bump when the meaning of cached ids changes
+CACHE_FORMAT = 2  # bump when the meaning of cached ids changes
 
 
 @dataclass
@@ -63,6 +63,12 @@ class LamolConfig(MethodConfig):
         0.2  # replayed samples per example of the new task (the paper also uses 0.05)
     )
     task_tokens: bool = True  # one GEN token per task, an equal replay share per old task
+    # GEN follows the model's start token (BOS, else its end token) instead of opening the sequence. At
+    # position 0 a pretrained LM's first token is an attention sink (smollm2: hidden norm ~4,000 against
+    # ~700 elsewhere) whose output barely depends on which token it is: after three tasks with task
+    # tokens at position 0, the first-token distributions of the three tokens differed by a total
+    # variation of 0.03-0.07, and each token wrote the other tasks' samples (docs/results.md, 5b).
+    start_token: bool = True
     real_samples: Annotated[bool, REPLAY_SETTING] = False  # LAMOL_real: as many real old examples instead
     top_k: Annotated[int, AT_LEAST_1, REPLAY_SETTING] = 20
     temperature: Annotated[float, POSITIVE, REPLAY_SETTING] = 1.0
@@ -132,8 +138,13 @@ class Lamol(Method):
         token = task_gen_token(task_name) if self.config.task_tokens and task_name else GEN
         return self.lm.tokenizer.convert_tokens_to_ids(token)
 
-    def _with_lm(self, row: Row, gen_id: int) -> Row:
-        return {**row, "paired": [lm_row(row, gen_id)]} if self.config.lm_weight else row
+    def gen_prompt(self, task_name: str | None) -> list[int]:
+        """What precedes a task's LM rows and prompts its samples: its GEN, after the start token."""
+        gen = self.gen_id(task_name)
+        return [self.lm.start_id, gen] if self.config.start_token else [gen]
+
+    def _with_lm(self, row: Row, task_name: str | None) -> Row:
+        return {**row, "paired": [lm_row(row, self.gen_prompt(task_name))]} if self.config.lm_weight else row
 
     def loss(self, batch: dict[str, Any], output: Any, step: StepInfo) -> torch.Tensor:
         """QA loss + λ · LM loss, each the mean over its own tokens (the learner reports both)."""
@@ -142,7 +153,7 @@ class Lamol(Method):
     # ---- data --------------------------------------------------------------------------------
     def before_task(self, task: Task, rows: list[Row]) -> list[Row]:
         stage = len(self.tasks) - 1
-        own = [self._with_lm(r, self.gen_id(task.name)) for r in rows]
+        own = [self._with_lm(r, task.name) for r in rows]
         old = [t.name for t in self.tasks[:-1]]
         per_task = self.config.task_tokens or self.config.real_samples
         quota = replay_quota(len(rows), self.config.gamma, old, per_task)
@@ -164,7 +175,7 @@ class Lamol(Method):
             old = next(t for t in self.tasks if t.name == name)
             pool = old.split("train")
             for row in self.lm.encode(old, rng.sample(pool, min(n, len(pool)))):
-                out.append(self._with_lm({**row, "replayed": True}, self.gen_id(name)))
+                out.append(self._with_lm({**row, "replayed": True}, name))
                 kept[str(name)] += 1
                 if len(shown) < self.config.show_examples:
                     shown.append({"task": name, "text": self.lm.tokenizer.decode(row["input_ids"])})
@@ -178,7 +189,8 @@ class Lamol(Method):
         sampling = SamplingConfig(
             top_k=cfg.top_k,
             temperature=cfg.temperature,
-            max_length=cfg.max_gen_length or min(self.lm.context_length, 2 * self.lm.max_length) - 1,
+            max_length=cfg.max_gen_length
+            or min(self.lm.context_length, 2 * self.lm.max_length) - len(self.gen_prompt(None)),
             batch_size=cfg.gen_batch_size,
         )
         labels = {name: name if name is not None else GEN for name in quota}
@@ -203,7 +215,7 @@ class Lamol(Method):
                     self.lm.eos_id,
                     strict=cfg.strict,
                     forbidden=gen_ids,
-                    max_length=self.lm.max_length - 1,  # its LM row adds GEN
+                    max_length=self.lm.max_length - len(self.gen_prompt(name)),  # its LM row adds them
                 )
                 reasons[label].append(why)
                 if parsed is None:
@@ -215,7 +227,7 @@ class Lamol(Method):
                 owner = name if name is not None else attribute(text, old_tasks)
                 index = self.lm.task_index(owner) if owner in {t.name for t in old_tasks} else stage
                 row = {**qa_row(parsed, index), "replayed": True, "pseudo": True}
-                rows.append(self._with_lm(row, self.gen_id(name)))
+                rows.append(self._with_lm(row, name))
                 kept_by_task[owner] += 1
                 flags_of_kept.update(flags)
                 kept_lines.append({"asked": label, "task": owner, "text": text, "ids": parsed.ids})
@@ -262,7 +274,7 @@ class Lamol(Method):
                 "gamma": cfg.gamma,
                 "task_tokens": cfg.task_tokens,
                 "quota": {labels[k]: n for k, n in quota.items()},
-                "gen_ids": {labels[k]: self.gen_id(k) for k in quota},
+                "prompts": {labels[k]: self.gen_prompt(k) for k in quota},
                 "seed": seed,
                 "sampling": asdict(sampling),
             }
@@ -271,7 +283,7 @@ class Lamol(Method):
             if raw is not None:
                 return raw, {"cache": "hit", "key": key, "seconds": 0.0}
         start = time.perf_counter()
-        prompts = [self.gen_id(name) for name, n in quota.items() for _ in range(n)]
+        prompts = [self.gen_prompt(name) for name, n in quota.items() for _ in range(n)]
         samples = iter(generate(self.lm, prompts, sampling, seed))  # all old tasks in shared batches
         raw = {labels[name]: [next(samples) for _ in range(n)] for name, n in quota.items()}
         seconds = time.perf_counter() - start

@@ -93,10 +93,16 @@ def qa_row(sample: ParsedSample, task_index: int) -> Row:
     return {"input_ids": list(sample.ids), "labels": labels, "task_index": task_index, "group": 0}
 
 
-def lm_row(qa: Row, gen_id: int) -> Row:
-    """LM format of a QA row: ``GEN`` + the same ids, the loss on every token after GEN (group 1)."""
+def lm_row(qa: Row, prompt: Sequence[int]) -> Row:
+    """LM format of a QA row: the generation prompt (``GEN``, after the start token) + the same ids,
+    the loss on every token after the prompt (group 1)."""
     ids = list(qa["input_ids"])
-    return {"input_ids": [gen_id, *ids], "labels": [-100, *ids], "task_index": qa["task_index"], "group": 1}
+    return {
+        "input_ids": [*prompt, *ids],
+        "labels": [-100] * len(prompt) + ids,
+        "task_index": qa["task_index"],
+        "group": 1,
+    }
 
 
 # ---- how many -----------------------------------------------------------------------------------
@@ -123,14 +129,14 @@ def replay_quota(n_new: int, gamma: float, old_tasks: Sequence[str], per_task: b
 class SamplingConfig:
     top_k: int = 20
     temperature: float = 1.0
-    max_length: int = 127  # tokens after GEN
+    max_length: int = 127  # tokens after the prompt (GEN)
     batch_size: int = 32
 
 
 def generate(
-    learner: CausalTextToText, gen_ids: Sequence[int], sampling: SamplingConfig, seed: int
+    learner: CausalTextToText, prompts: Sequence[Sequence[int]], sampling: SamplingConfig, seed: int
 ) -> list[list[int]]:
-    """One sample per generation token in ``gen_ids`` by top-k sampling: batched (across tasks too),
+    """One sample per generation prompt in ``prompts`` by top-k sampling: batched (across tasks too),
     with the KV cache, reproducible. The seed applies inside a forked RNG, so sampling leaves the
     training randomness untouched."""
     device = learner.device
@@ -138,9 +144,9 @@ def generate(
     out: list[list[int]] = []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        for start in range(0, len(gen_ids), sampling.batch_size):
+        for start in range(0, len(prompts), sampling.batch_size):
             out += learner.generate_from(
-                [[g] for g in gen_ids[start : start + sampling.batch_size]],
+                [list(p) for p in prompts[start : start + sampling.batch_size]],
                 sampling.max_length,
                 do_sample=True,
                 top_k=sampling.top_k,

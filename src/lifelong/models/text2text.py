@@ -62,6 +62,8 @@ class CausalTextToText(Learner):
             self.add_special_tokens([EOS])
         self.eos_id = tokenizer.convert_tokens_to_ids(tokenizer.eos_token or EOS)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
+        # what opens a sequence in pretraining: the BOS token, else the end token that separates documents
+        self.start_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else self.eos_id
 
     @property
     def context_length(self) -> int:
