@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from lifelong.config import ModelConfig, TrainingConfig, load_config
 from lifelong.context import RunContext, make_accelerator
 from lifelong.data.builtin import builtin_stream
+from lifelong.errors import ConfigError
 from lifelong.methods import METHODS, StepInfo
 from lifelong.methods.lamol import Lamol, LamolConfig
 from lifelong.methods.pseudo_samples import (
@@ -126,19 +127,30 @@ def test_task_tokens_grow_the_embeddings(base_learner, stream):
 
 # ---- rows and loss ---------------------------------------------------------------------------------
 def test_gen_follows_the_start_token_unless_turned_off(base_learner, stream):
-    """Position 0 is an attention sink whose output barely depends on its token: GEN goes after it, in
-    the LM rows and in the generation prompts alike; ``start_token: false`` restores GEN first."""
+    """Position 0 is an attention sink whose output barely depends on its token: GEN goes after the
+    document separator ("auto") or a named token, in the LM rows and in the generation prompts alike;
+    ``start_token: null`` restores GEN first."""
     task = stream.tasks[0]
-    for start, prompt_len in ((True, 2), (False, 1)):
+    tok = base_learner.tokenizer
+    named = tok.convert_ids_to_tokens(5)
+    for start, first in (("auto", base_learner.start_id), (named, 5), (None, None)):
         method = make_method(base_learner, task_tokens=True, start_token=start)
         method.grow(task)
         (row,) = method.before_task(task, method.lm.encode(task, task.split("train")[:1]))
         prompt = method.gen_prompt(task.name)
-        assert len(prompt) == prompt_len and prompt[-1] == method.gen_id(task.name)
-        assert row["paired"][0]["input_ids"][:prompt_len] == prompt
-        assert (prompt[0] == method.lm.start_id) == start
-    tok = method.lm.tokenizer
-    assert method.lm.start_id == (tok.bos_token_id if tok.bos_token_id is not None else method.lm.eos_id)
+        assert prompt == ([method.gen_id(task.name)] if first is None else [first, method.gen_id(task.name)])
+        assert row["paired"][0]["input_ids"][: len(prompt)] == prompt
+    with pytest.raises(ConfigError, match="start_token"):
+        make_method(base_learner, start_token="not one token")
+
+
+def test_the_start_token_is_the_document_separator(base_learner):
+    tok = base_learner.tokenizer
+    vocab = tok.get_vocab()
+    expected = vocab.get(
+        "<|endoftext|>", tok.bos_token_id if tok.bos_token_id is not None else base_learner.eos_id
+    )
+    assert base_learner.start_id == expected
 
 
 def test_samples_are_prompted_with_the_start_token_and_their_tasks_gen(base_learner, stream, monkeypatch):

@@ -63,12 +63,12 @@ class LamolConfig(MethodConfig):
         0.2  # replayed samples per example of the new task (the paper also uses 0.05)
     )
     task_tokens: bool = True  # one GEN token per task, an equal replay share per old task
-    # GEN follows the model's start token (BOS, else its end token) instead of opening the sequence. At
-    # position 0 a pretrained LM's first token is an attention sink (smollm2: hidden norm ~4,000 against
-    # ~700 elsewhere) whose output barely depends on which token it is: after three tasks with task
-    # tokens at position 0, the first-token distributions of the three tokens differed by a total
-    # variation of 0.03-0.07, and each token wrote the other tasks' samples (docs/results.md, 5b).
-    start_token: bool = True
+    # What precedes GEN: "auto", the token that separates documents in pretraining (learner
+    # .document_separator); a token of the vocabulary; or null for GEN first (the runs before
+    # 2026-12-06). At position 0 a pretrained LM's token is an attention sink (smollm2: hidden norm
+    # ~4,000 against ~700 elsewhere) whose output barely depends on which token it is: with task tokens
+    # there, each token wrote the same mixture of tasks (docs/results.md, 5b).
+    start_token: str | None = "auto"
     real_samples: Annotated[bool, REPLAY_SETTING] = False  # LAMOL_real: as many real old examples instead
     top_k: Annotated[int, AT_LEAST_1, REPLAY_SETTING] = 20
     temperature: Annotated[float, POSITIVE, REPLAY_SETTING] = 1.0
@@ -113,7 +113,21 @@ class Lamol(Method):
                 f"method_args.strict: unknown check(s) {sorted(unknown)}; known: {list(STRICT_CHECKS)}"
             )
         self.lm: CausalTextToText = self.learner
+        self.start_id = self._start_id(self.config.start_token)
         self.history: list[dict[str, Any]] = []
+
+    def _start_id(self, start: str | None) -> int | None:
+        if start is None:
+            return None
+        if start == "auto":
+            return self.lm.start_id
+        vocab = self.lm.tokenizer.get_vocab()
+        if start not in vocab:
+            raise ConfigError(
+                f"method_args.start_token: {start!r} is not one token of the model's vocabulary; "
+                "use 'auto', null, or a token such as the tokenizer's BOS"
+            )
+        return vocab[start]
 
     # ---- structure ---------------------------------------------------------------------------
     def grow(self, task: Task) -> None:
@@ -141,7 +155,7 @@ class Lamol(Method):
     def gen_prompt(self, task_name: str | None) -> list[int]:
         """What precedes a task's LM rows and prompts its samples: its GEN, after the start token."""
         gen = self.gen_id(task_name)
-        return [self.lm.start_id, gen] if self.config.start_token else [gen]
+        return [gen] if self.start_id is None else [self.start_id, gen]
 
     def _with_lm(self, row: Row, task_name: str | None) -> Row:
         return {**row, "paired": [lm_row(row, self.gen_prompt(task_name))]} if self.config.lm_weight else row

@@ -24,6 +24,7 @@ ANS, EOS = "__ans__", "__eos__"  # EOS only for a tokenizer without an end token
 # their logits, small enough that ANS keeps most of the line break's place (at 0.5 smollm2 wrote 31 of 32
 # pseudo-samples without ANS after one task, docs/results.md §5)
 SPECIAL_NOISE = 0.05
+DOCUMENT_SEPARATOR = "<|endoftext|>"
 N_GROUPS = 2  # row groups the loss reports: 0 = QA format, 1 = LM format (a row's group is < N_GROUPS)
 
 
@@ -62,8 +63,7 @@ class CausalTextToText(Learner):
             self.add_special_tokens([EOS])
         self.eos_id = tokenizer.convert_tokens_to_ids(tokenizer.eos_token or EOS)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
-        # what opens a sequence in pretraining: the BOS token, else the end token that separates documents
-        self.start_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else self.eos_id
+        self.start_id = self.document_separator()
 
     @property
     def context_length(self) -> int:
@@ -73,6 +73,17 @@ class CausalTextToText(Learner):
             if getattr(config, name, None):
                 return int(getattr(config, name))
         return self.max_length
+
+    def document_separator(self) -> int:
+        """The token that separates documents in pretraining, after which a model reads text as at the
+        start of a document: ``<|endoftext|>`` in the GPT-2 family of tokenizers (GPT-2, GPT-NeoX, Qwen,
+        SmolLM), else BOS, else the end token. Not a chat token: smollm2 turns a near-mean embedding
+        right after ``<|im_start|>`` or ``<|im_end|>`` into a second attention sink (docs/results.md, 5b)."""
+        vocab = self.tokenizer.get_vocab()
+        if DOCUMENT_SEPARATOR in vocab:
+            return vocab[DOCUMENT_SEPARATOR]
+        bos = self.tokenizer.bos_token_id
+        return bos if bos is not None else self.eos_id
 
     def _single_token(self, text: str) -> str | None:
         """The vocabulary entry that encodes ``text`` on its own, or None when it takes several."""
