@@ -65,14 +65,16 @@ def main() -> None:
     tok, model = lm.tokenizer, lm.lm.eval()
     names = [t.name for t in tasks]
     gens = {f"<{n}>": method.gen_id(n) for n in names} | {"GEN": tok.convert_tokens_to_ids(GEN)}
-    trained_with_start = bool(getattr(method.config, "start_token", False))
-    out: dict = {"run": str(args.run_dir), "trained_with_start_token": trained_with_start, "gen_ids": gens}
-    print(f"{args.run_dir}: GEN after the start token in training: {trained_with_start}")
+    trained_start = method.start_id  # None: GEN first
+    start = trained_start if trained_start is not None else lm.start_id  # for the "after" probe
+    out: dict = {"run": str(args.run_dir), "trained_start_token": trained_start, "gen_ids": gens}
+    start_name = tok.convert_ids_to_tokens(trained_start) if trained_start is not None else "none (GEN first)"
+    print(f"{args.run_dir}: token before GEN in training: {start_name}")
 
     with torch.no_grad():
         for where, prompt in (
             ("at position 0", lambda g: [g]),
-            ("after the start token", lambda g: [lm.start_id, g]),
+            ("after the start token", lambda g: [start, g]),
         ):
             dists = {label: next_token_distribution(model, prompt(g)) for label, g in gens.items()}
             tv = total_variations(dists)
@@ -90,7 +92,7 @@ def main() -> None:
             cells = []
             for label, g in gens.items():
                 first = rest = n_rest = 0.0
-                prompt = [lm.start_id, g] if trained_with_start else [g]
+                prompt = [g] if trained_start is None else [trained_start, g]
                 for row in rows:
                     ids = torch.tensor([lm_row(row, prompt)["input_ids"]])
                     nll = F.cross_entropy(
@@ -107,7 +109,7 @@ def main() -> None:
 
         words = tok("The city of", add_special_tokens=False)["input_ids"]
         last = gens[f"<{names[-1]}>"]
-        for where, prefix in (("at position 0", [last]), ("after the start token", [lm.start_id, last])):
+        for where, prefix in (("at position 0", [last]), ("after the start token", [start, last])):
             hidden = model(input_ids=torch.tensor([prefix + words]), output_hidden_states=True).hidden_states[
                 -2
             ]
