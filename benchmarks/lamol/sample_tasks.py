@@ -4,7 +4,8 @@ Reads ``stages/*/pseudo_samples.jsonl`` of LAMOL run folders and names each kept
 fixed question it carries (the benchmark's ``question`` of each task; tasks that share a question, such
 as yelp and amazon, count as one; no known question: "unattributed", e.g. a SQuAD-style sample, whose question
 varies). With task tokens that steer the generator the table is diagonal; a token the model ignores gives
-each row the same mixture. Stages with one old task are left out (nothing to confuse).
+each row the same mixture. A shared GEN's samples form one row (``__gen__``): the mixture it writes.
+Stages with one old task are left out (nothing to confuse).
 
     python benchmarks/lamol/sample_tasks.py benchmarks/out/lamol-tc160/tc-i-seed*/lamol-task
 """
@@ -36,7 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("runs", nargs="+", type=Path, help="LAMOL run folders (with task tokens)")
+    parser.add_argument("runs", nargs="+", type=Path, help="LAMOL run folders")
     args = parser.parse_args()
     table: dict[str, Counter[str]] = defaultdict(Counter)
     for run in args.runs:
@@ -44,14 +45,14 @@ def main() -> None:
         tasks = load_benchmark_def(stream["benchmark"])["tasks"]
         groups = question_groups({name: t["question"] for name, t in tasks.items() if t.get("question")})
         for path in sorted(run.glob("stages/*/pseudo_samples.jsonl")):
-            lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-            if len({line["asked"] for line in lines}) < 2:
+            if int(path.parent.name.split("-")[0]) < 3:  # stages/NN-task: NN - 1 old tasks
                 continue
+            lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
             for line in lines:
                 asked = next((g.name for g in groups if line["asked"] in g.name.split("/")), line["asked"])
                 table[asked][attribute(line["text"], groups)] += 1
     if not table:
-        raise SystemExit("no stage with samples asked from two or more GEN tokens in these runs")
+        raise SystemExit("no stage with two or more old tasks in these runs")
     columns = sorted({c for row in table.values() for c in row})
     print("| asked \\ imitated | n | " + " | ".join(columns) + " |")
     print("|---|---|" + "---|" * len(columns))
