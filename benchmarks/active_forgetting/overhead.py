@@ -27,6 +27,7 @@ import torch
 from lifelong.data.files import resolve_data_dir
 from lifelong.io import write_json, write_text
 from lifelong.optim import WarmupDecay
+from lifelong.precision import bf16_autocast
 from lifelong.pretraining.corpus import make_collator, mask_batch
 from lifelong.pretraining.mlm import PretrainConfig, build_model, pretrain
 from lifelong.pretraining.models import SparseMaskedLM
@@ -58,7 +59,7 @@ def plain_loop(cfg: PretrainConfig, prepared: Path, sparse: bool) -> float:
     for _ in range(cfg.steps):
         rows = blocks[torch.randint(len(blocks), (cfg.batch_size,), generator=g)]
         batch = mask_batch(collator, rows)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with bf16_autocast("cpu", cfg.bf16):
             if sparse:
                 loss = sparse_loss(batch["input_ids"], batch["labels"])
             else:

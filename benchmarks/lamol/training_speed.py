@@ -18,12 +18,14 @@ from torch.utils.data import DataLoader
 from lifelong.config import ModelConfig, RunConfig, TrainingConfig
 from lifelong.data.builtin import builtin_stream
 from lifelong.methods.lamol import Lamol
+from lifelong.precision import bf16_autocast
 from lifelong.session import open_session
 from lifelong.training.trainer import train_task
 
 
 def plain_loop(learner, rows, cfg: TrainingConfig, lm_weight: float, two_pass: bool) -> float:
-    """AdamW, bf16 autocast, clipping: what one writes by hand. ``two_pass``: QA and LM separately."""
+    """AdamW, bf16 autocast (where native, as the library decides), clipping: what one writes by hand.
+    ``two_pass``: QA and LM separately."""
     loader = DataLoader(
         rows,
         batch_size=cfg.batch_size,
@@ -44,7 +46,7 @@ def plain_loop(learner, rows, cfg: TrainingConfig, lm_weight: float, two_pass: b
             else:
                 batches = [learner.collate(chunk)]
             for batch in batches:  # L_QA + λ·L_LM either way (an absent group's loss is 0)
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                with bf16_autocast("cpu", cfg.bf16):
                     losses = learner(batch).group_losses
                 (losses[0] + lm_weight * losses[1]).backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
