@@ -98,7 +98,9 @@ def pct(x: float | None) -> str:
 
 RECORDS = Path(__file__).resolve().parent / "records"
 RECORD_SUFFIXES = (".json", ".yaml", ".md", ".csv")  # what a table needs from a finished run
-RECORD_STAGE_FILES = "stages/*/*_stats.json"  # per-stage statistics a method writes (LAMOL's replay_stats)
+# per-stage statistics a method writes (LAMOL's replay_stats) and LAMOL's kept pseudo-samples (~30 KB a
+# stage): the diagnostics of sample_tasks.py need the samples after the scratch folder is gone
+RECORD_STAGE_FILES = ("stages/*/*_stats.json", "stages/*/pseudo_samples.jsonl")
 RECORD_LOG = "run.log"  # the run's log (``<out>/<key>.log``) in its record: tables read stage times from it
 
 
@@ -112,11 +114,12 @@ def log_of(run_dir: Path) -> Path:
 
 
 def copy_record(source: Path, target: Path) -> None:
-    """Copy a run folder's top-level small files and per-stage statistics (no checkpoint, no plots, no
-    samples) from ``source`` to ``target``; status.json last, so an interrupted copy never looks complete."""
+    """Copy a run folder's top-level small files, per-stage statistics and kept pseudo-samples (no
+    checkpoint, no plots) from ``source`` to ``target``; status.json last, so an interrupted copy never
+    looks complete."""
     target.mkdir(parents=True, exist_ok=True)
     files = [f for f in source.iterdir() if f.is_file() and f.suffix in RECORD_SUFFIXES]
-    files += sorted(source.glob(RECORD_STAGE_FILES))
+    files += sorted(f for pattern in RECORD_STAGE_FILES for f in source.glob(pattern))
     for f in sorted(files, key=lambda f: f.name == "status.json"):
         (target / f.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(f, target / f.relative_to(source))
