@@ -118,11 +118,31 @@ def test_task_tokens_grow_the_embeddings(base_learner, stream):
     ids = [method.gen_id(t.name) for t in stream.tasks[:3]]
     assert ids == [tok.convert_tokens_to_ids(task_gen_token(t.name)) for t in stream.tasks[:3]]
     assert len(set(ids)) == 3
-    gen = emb[method.gen_id(None)]
-    for i in ids:  # the shared GEN row plus the token's own noise, not a random row
-        assert (
-            not torch.equal(emb[i], gen) and (emb[i] - gen).norm() < (emb[: n0 - 1] - gen).norm(dim=1).mean()
-        )
+
+
+def _mean_pairwise_cosine(rows: torch.Tensor) -> float:
+    unit = torch.nn.functional.normalize(rows.float(), dim=1)
+    sims = unit @ unit.T
+    n = len(rows)
+    return ((sims.sum() - sims.diagonal().sum()) / (n * (n - 1))).item()
+
+
+def test_task_tokens_start_as_unlike_each_other_as_words(base_learner, stream):
+    """Tokens that start nearly equal stayed nearly one vector through the stream, and one task's token
+    came to write another task's samples (docs/results.md, 5a): by default they start as far apart as
+    words of the vocabulary, each GEN plus its own full-spread noise."""
+    tasks = stream.tasks[:3]
+    cosines = {}
+    for noise in (1.0, 0.05):
+        method = make_method(base_learner, task_tokens=True, task_token_noise=noise)
+        for task in tasks:
+            method.grow(task)
+        emb = method.lm.lm.get_input_embeddings().weight.detach()
+        cosines[noise] = _mean_pairwise_cosine(emb[[method.gen_id(t.name) for t in tasks]])
+    n0 = base_learner.tokenizer.convert_tokens_to_ids(ANS)  # the pretrained rows: ANS is added first
+    words = emb[torch.randperm(n0, generator=torch.Generator().manual_seed(0))[:64]]
+    assert cosines[0.05] > 0.5  # GEN plus 5 % of the spread: close together
+    assert abs(cosines[1.0] - _mean_pairwise_cosine(words)) < 0.2 and cosines[1.0] < cosines[0.05] - 0.3
 
 
 # ---- rows and loss ---------------------------------------------------------------------------------
@@ -440,9 +460,15 @@ def test_lamol_forgets_less_than_finetune(tmp_path):
         "training.bf16=false",
     ]
     lamol_args = ["method=lamol", "method_args.gamma=1.0", "method_args.max_gen_length=64"]
-    lamol = run(load_config(None, [*common, *lamol_args]), out=tmp_path / "lamol")
-    finetune = run(load_config(None, [*common, "method=finetune"]), out=tmp_path / "finetune")
-    final_lamol, final_ft = lamol["matrix"][-1][0], finetune["matrix"][-1][0]
-    stats = json.loads((tmp_path / "lamol" / "stages" / "02-sentiment" / "replay_stats.json").read_text())
-    assert stats["kept"] > 0
-    assert final_lamol >= final_ft + 0.15, (lamol["matrix"], finetune["matrix"])
+    kept_topic = {"lamol": [], "finetune": []}  # two seeds: one toy run is too noisy to tell
+    for seed in (0, 1):
+        for name, args in (("lamol", lamol_args), ("finetune", ["method=finetune"])):
+            out = tmp_path / f"{name}-{seed}"
+            result = run(load_config(None, [*common, *args, f"seed={seed}"]), out=out)
+            kept_topic[name].append(result["matrix"][-1][0])
+        stats = json.loads(
+            (tmp_path / f"lamol-{seed}" / "stages" / "02-sentiment" / "replay_stats.json").read_text()
+        )
+        assert stats["kept"] > 0
+    mean = {name: sum(scores) / len(scores) for name, scores in kept_topic.items()}
+    assert mean["lamol"] >= mean["finetune"] + 0.15, kept_topic

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import torch
 from lifelong.cli import main
 from lifelong.config import load_config
 from lifelong.data.builtin import builtin_stream
+from lifelong.methods import METHODS
 from lifelong.runs import run
 from lifelong.session import Session
 
@@ -51,6 +53,8 @@ def test_finetune_forgets_while_replay_and_multitask_forget_less(
         ):
             assert (folder / f).exists(), f
         assert metrics["method"] == name and metrics["tasks"] == ["topic", "sentiment"]
+        settings = json.loads((folder / "environment.json").read_text())["method_config"]
+        assert settings == dataclasses.asdict(METHODS.get(name).config_class())  # the defaults, spelled out
         assert len(metrics["matrix"]) == 3  # row 0 = before any training
 
 

@@ -9,6 +9,7 @@ read a learner never write to it; ``learn`` works on a copy and swaps it in only
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -168,6 +169,9 @@ def run(
                     "seed": config.seed,
                     "processes": session.ctx.accelerator.num_processes,
                     "weights_digest": session.method.learner.weights_digest,
+                    # every method setting, defaults included: config.yaml holds only those given, and a
+                    # default that changes between versions would otherwise leave no trace in the run
+                    "method_config": dataclasses.asdict(session.method.config),
                 },
             )
         write_status(run_dir, "running", completed_tasks=done, total_tasks=len(trained))

@@ -69,6 +69,12 @@ class LamolConfig(MethodConfig):
     # ~4,000 against ~700 elsewhere) whose output barely depends on which token it is: with task tokens
     # there, each token wrote the same mixture of tasks (docs/results.md, 5b).
     start_token: str | None = "auto"
+    # Each task token starts as GEN plus noise of this share of the embeddings' per-dimension spread. At 1
+    # the tokens start as unlike each other as two words of the vocabulary (LAMOL's were new random GPT-2
+    # rows); at 0.05 (the runs before 2026-12-06) they stayed nearly one vector through the stream
+    # (smollm2, TC: cosine 0.98-0.99 against 0.45 for word pairs) and one task's token came to write
+    # another task's samples (docs/results.md, 5a).
+    task_token_noise: Annotated[float, NON_NEGATIVE] = 1.0
     real_samples: Annotated[bool, REPLAY_SETTING] = False  # LAMOL_real: as many real old examples instead
     top_k: Annotated[int, AT_LEAST_1, REPLAY_SETTING] = 20
     temperature: Annotated[float, POSITIVE, REPLAY_SETTING] = 1.0
@@ -135,7 +141,9 @@ class Lamol(Method):
         super().grow(task)
         self.lm.add_special_tokens([GEN])
         if self.config.task_tokens:
-            self.lm.add_special_tokens([task_gen_token(task.name)], init_from=GEN)
+            self.lm.add_special_tokens(
+                [task_gen_token(task.name)], init_from=GEN, noise=self.config.task_token_noise
+            )
 
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         params = self.learner.default_trainable()

@@ -94,11 +94,14 @@ class CausalTextToText(Learner):
     def body(self) -> nn.Module:
         return self.lm  # the causal LM
 
-    def add_special_tokens(self, tokens: list[str], init_from: str | None = None) -> list[int]:
+    def add_special_tokens(
+        self, tokens: list[str], init_from: str | None = None, noise: float = SPECIAL_NOISE
+    ) -> list[int]:
         """Add tokens once (idempotent) and grow the embeddings. A new row starts from ``init_from``'s
         embedding (else the mean embedding: a random row would make generation start far off) plus
-        noise of a fixed share of the embeddings' spread, seeded by the token itself: no two tokens,
-        old or new, share their logits, so the model can tell them apart from the first update."""
+        noise of ``noise`` times the embeddings' per-dimension spread, seeded by the token itself: no two
+        tokens, old or new, share their logits, so the model can tell them apart from the first update.
+        At ``noise`` 1 the new rows lie as far from each other as two words of the vocabulary."""
         new = [t for t in tokens if t not in self.tokenizer.get_vocab()]
         if new:
             self.tokenizer.add_special_tokens(
@@ -115,8 +118,8 @@ class CausalTextToText(Learner):
                         spread = table[:old_n].float().std(0).cpu()
                         for row, token in enumerate(new, start=old_n):
                             g = torch.Generator().manual_seed(zlib.crc32(token.encode()))
-                            noise = torch.randn(table.shape[1], generator=g) * spread * SPECIAL_NOISE
-                            table[row] = (base.float() + noise.to(table.device)).to(table.dtype)
+                            shift = torch.randn(table.shape[1], generator=g) * spread * noise
+                            table[row] = (base.float() + shift.to(table.device)).to(table.dtype)
         ids = self.tokenizer.convert_tokens_to_ids(tokens)
         self.special_ids.update(ids)
         return ids
