@@ -137,7 +137,8 @@ class Lamol(Method):
 
     # ---- structure ---------------------------------------------------------------------------
     def grow(self, task: Task) -> None:
-        """GEN (and the task's own GEN, initialised from it) depend only on the task's name."""
+        """GEN once; with task tokens, the task's own GEN: GEN's current row plus ``task_token_noise``
+        spreads of noise seeded by the token's name."""
         super().grow(task)
         self.lm.add_special_tokens([GEN])
         if self.config.task_tokens:
