@@ -19,6 +19,8 @@ import yaml
 from safetensors import safe_open
 
 from lifelong.data.benchmarks import load_benchmark_def
+from lifelong.models.text2text import ANS
+from lifelong.training.checkpoint import read_progress
 
 SPECIAL = re.compile(r"<\|[^|]*\|>")
 
@@ -33,7 +35,7 @@ def valid_pairs(run: Path) -> None:
             row = json.loads(line)
             task = tasks[row["asked"]]
             asked[row["asked"]] = asked.get(row["asked"], 0) + 1
-            prompt, _, answer = row["text"].partition("__ans__")
+            prompt, _, answer = row["text"].partition(ANS)
             ok = task["question"].strip() in prompt and SPECIAL.sub("", answer).strip() in map(
                 str, task["labels"]
             )
@@ -53,14 +55,21 @@ def token_cosines(run: Path, added: int) -> None:
     print("random vocabulary pairs, mean cosine:", round(float((unit[i] * unit[j]).sum(1).mean()), 3))
 
 
+def added_tokens(run: Path) -> int:
+    """ANS and GEN, and with task tokens one per task the checkpoint has learned (a stopped run too)."""
+    method_args = yaml.safe_load((run / "config.yaml").read_text()).get("method_args") or {}
+    trained = len(read_progress(run)["tasks"])
+    return 2 + (trained if method_args.get("task_tokens", True) else 0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path, help="a LAMOL run folder (or its record: samples only)")
-    ap.add_argument("--added", type=int, default=7, help="added tokens (ANS, GEN and one per task on TC)")
+    ap.add_argument("--added", type=int, help="added tokens (default: ANS, GEN and one per trained task)")
     args = ap.parse_args()
     valid_pairs(args.run)
     if (args.run / "checkpoint" / "learner.safetensors").is_file():
-        token_cosines(args.run, args.added)
+        token_cosines(args.run, args.added or added_tokens(args.run))
 
 
 if __name__ == "__main__":
