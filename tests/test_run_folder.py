@@ -215,6 +215,33 @@ def test_report_over_seeds_keeps_runs_with_other_settings_apart(
     ]
 
 
+def test_report_over_seeds_tells_apart_runs_made_with_different_method_defaults(
+    finished: Path, tmp_path: Path, capsys
+) -> None:
+    """config.yaml holds only the settings given; a default that changed between two runs shows only in
+    the method_config each run records, and the report must not average such runs as one."""
+    assert "method_config" in json.loads((finished / "environment.json").read_text())
+    method_config, key = {"strength": 1.0, "kind": "mean"}, "strength"  # as a method with settings records
+    folders = []
+    for name, seed, value in (("a0", 0, 1.0), ("a1", 1, 1.0), ("b0", 0, 0.123)):
+        folder = tmp_path / name
+        shutil.copytree(finished, folder)
+        config = folder / "config.yaml"
+        config.write_text(re.sub("^seed: 0$", f"seed: {seed}", config.read_text(), flags=re.MULTILINE))
+        metrics = json.loads((folder / "metrics.json").read_text())
+        (folder / "metrics.json").write_text(json.dumps({**metrics, "seed": seed}))
+        environment = json.loads((folder / "environment.json").read_text())
+        environment["method_config"] = {**method_config, key: value}
+        (folder / "environment.json").write_text(json.dumps(environment))
+        folders.append(str(folder))
+    assert main(["report", "--over-seeds", *folders]) == 0
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith("| done")]
+    assert [(row[1], row[-1]) for row in rows] == [
+        ("2", f"method_args.{key}=1.0 |"),
+        ("1", f"method_args.{key}=0.123 |"),
+    ]
+
+
 def test_reports_define_their_metrics(finished: Path, capsys) -> None:
     assert "BWT: mean change" in (finished / "report.md").read_text()
     assert main(["report", str(finished), "--plot", str(finished.parent / "seen.png")]) == 0

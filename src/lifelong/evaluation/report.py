@@ -404,19 +404,32 @@ def _transfer_per_task(
 def _differing_settings(
     run_dirs: Sequence[str | os.PathLike[str]], ignore: set[str] = frozenset()
 ) -> list[str]:
-    """Per run, the config keys (from each folder's config.yaml) whose values differ between the runs,
-    so two runs of one method with different settings can be told apart; empty when nothing differs.
+    """Per run, the settings whose values differ between the runs, so two runs of one method with
+    different settings can be told apart; empty when nothing differs. Read from each folder's
+    config.yaml, and from the ``method_config`` its environment.json records (every method setting,
+    defaults included): two runs made with different defaults differ there and not in config.yaml.
     ``ignore``: keys left out (the seed, when runs are averaged over seeds)."""
-    configs = []
+    configs, recorded = [], []
     for d in run_dirs:
         path = Path(d) if Path(d).is_dir() else Path(d).parent
         if not (path / "config.yaml").is_file():
             return []
         configs.append(flatten(read_mapping(path / "config.yaml")))
+        environment = read_json(path / "environment.json") if (path / "environment.json").is_file() else {}
+        recorded.append(environment.get("method_config") or {})
     keys = sorted(
         {k for c in configs for k in c if len({repr(o.get(k)) for o in configs}) > 1}
         - {"name", "method", *ignore}
     )
-    if not keys:
+    cells = [[f"{k}={c[k]}" for k in keys if k in c] for c in configs]
+    for method in {c.get("method") for c in configs}:
+        runs = [i for i, c in enumerate(configs) if c.get("method") == method and recorded[i]]
+        names = {k for i in runs for k in recorded[i]}
+        for k in sorted(n for n in names if f"method_args.{n}" not in keys):
+            values = {repr(recorded[i].get(k)) for i in runs}
+            if len(values) > 1:  # a run that does not record its method settings is not compared
+                for i in runs:
+                    cells[i].append(f"method_args.{k}={recorded[i].get(k)}")
+    if not any(cells):
         return []
-    return [", ".join(f"{k}={c[k]}" for k in keys if k in c) or "-" for c in configs]
+    return [", ".join(c) or "-" for c in cells]
