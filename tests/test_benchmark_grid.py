@@ -323,6 +323,22 @@ def test_the_ctr_summary_gives_mean_and_std_over_seeds_and_transfer_against_one(
     assert "- HAT < ONE: 75.0 vs 77.5 (seeds 0, 1)" in verdict
 
 
+def test_a_ctr_runs_wall_time_is_its_own_sum_over_sessions_not_its_last_invocation(tmp_path: Path) -> None:
+    """A run resumed in a second session: the grid timed only that session (60 s); the run's metrics
+    hold the sum of both (120 s), which is what the tables show."""
+    tables = _ctr_tables()
+    _fake_ctr_run(tmp_path / "asc-seed0" / "hat", [0.8, 0.9], [0.8, 0.9])
+    (tmp_path / "timings.json").write_text(json.dumps({"asc-seed0/hat": {"seconds": 60.0, "returncode": 0}}))
+    args = __import__("argparse").Namespace(out=tmp_path)
+    grid = RunGrid(tmp_path, threads=1, keep=False)
+    assert "| hat | 85.0 | 85.0 | 0.0 | 0.0 | n/a | n/a | 120 |" in tables.method_table(
+        "asc", 0, ["hat"], args, grid
+    )
+    assert "| hat | 1 | 85.0 | 85.0 | 0.0 | n/a | 2 |" in tables.summary_table(
+        "asc", [0], ["hat"], args, grid
+    )
+
+
 TINY_LAMOL = {
     "model": {"name": "tiny-gpt2", "max_length": 64, "max_answer_length": 6},
     "method": "lamol",

@@ -100,6 +100,14 @@ def run_config(bench: str, method: str, seed: int, args: argparse.Namespace) -> 
     return config
 
 
+def run_seconds(run: dict[str, Any], grid: RunGrid, key: str) -> float:
+    """A run's wall time: its own ``wall_time_s`` (summed over every session that resumed it; a task cut
+    off midway is not counted), else the grid's timing of its last invocation, else NaN. ``timings.json``
+    alone would show only the last session of a resumed run."""
+    seconds = run.get("wall_time_s") or grid.timings.get(key, {}).get("seconds")
+    return float(seconds) if seconds else math.nan
+
+
 def method_table(bench: str, seed: int, methods: list[str], args: argparse.Namespace, grid: RunGrid) -> str:
     from lifelong.evaluation.metrics import backward_transfer, final_average, forgetting, transfer_against
 
@@ -132,8 +140,8 @@ def method_table(bench: str, seed: int, methods: list[str], args: argparse.Names
                 cells.append(pct(float(np.nanmean(transfer_against(acc, matrix(runs[ref], "accuracy"))))))
             else:
                 cells.append("n/a")
-        wall = grid.timings.get(f"{bench}-seed{seed}/{m}", {}).get("seconds", r.get("wall_time_s"))
-        cells.append(f"{wall:.0f}" if wall else "n/a")
+        wall = run_seconds(r, grid, f"{bench}-seed{seed}/{m}")
+        cells.append(f"{wall:.0f}" if not math.isnan(wall) else "n/a")
         rows.append(cells)
     return markdown_table(header, rows)
 
@@ -162,10 +170,7 @@ def summary_table(
             for s, r in runs.items()
             if (one := _finished(bench, s, "adapter_one", args)) is not None
         ]
-        wall = [
-            grid.timings.get(f"{bench}-seed{s}/{m}", {}).get("seconds", r.get("wall_time_s")) or math.nan
-            for s, r in runs.items()
-        ]
+        wall = [run_seconds(r, grid, f"{bench}-seed{s}/{m}") for s, r in runs.items()]
         cells = [
             m,
             str(len(runs)),
