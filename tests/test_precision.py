@@ -45,3 +45,27 @@ def test_bf16_off_stays_off_everywhere(fake_cpu) -> None:
     a = torch.randn(4, 4)
     with bf16_autocast("cpu", False):
         assert (a @ a).dtype == torch.float32
+
+
+def _denormal_survives() -> bool:
+    """Whether a float32 denormal (1e-39) comes out of a multiplication as itself rather than zero."""
+    return bool((torch.tensor([1e-39]) * 1.0).item() != 0.0)
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_a_session_flushes_denormals_unless_told_not_to(flush: bool) -> None:
+    """HAT's soft masks make denormal numbers that x86 CPUs compute many times slower: every session
+    flushes them to zero by default (``training.flush_denormal``), and leaves them be when it is off."""
+    from lifelong.config import load_config
+    from lifelong.data import load_stream
+    from lifelong.session import open_session
+
+    if not precision.flush_denormals(True):
+        pytest.skip("this CPU cannot flush denormals")
+    precision.flush_denormals(not flush)  # the opposite state first, so the session has to change it
+    try:
+        config = load_config(None, ["model.name=tiny-bert", f"training.flush_denormal={str(flush).lower()}"])
+        open_session(config, load_stream(config.stream, config.data_dir).tasks, "task")
+        assert _denormal_survives() is not flush
+    finally:
+        precision.flush_denormals(True)  # the library's default, which the other tests run under

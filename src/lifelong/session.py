@@ -29,7 +29,7 @@ from lifelong.evaluation.report import write_run_results
 from lifelong.methods import METHODS
 from lifelong.methods.base import Method, build_method_config
 from lifelong.models.build import build_learner
-from lifelong.precision import native_bf16
+from lifelong.precision import flush_denormals, native_bf16
 from lifelong.run_folder import write_status
 from lifelong.schema import check
 from lifelong.training.checkpoint import save_checkpoint
@@ -225,6 +225,7 @@ def open_session(
     method_cls = METHODS.get(config.method)
     method_cfg = build_method_config(method_cls, config.method_args)
     set_seed(config.seed)  # random-initialised weights (tiny presets, new heads) depend on the seed
+    flush_denormals(config.training.flush_denormal)
     learner = build_learner(
         config.model,
         scenario,
