@@ -37,8 +37,8 @@ class TrainingConfig(OptimConfig):
     score_before: bool = True
     trackers: list[str] = field(default_factory=list)  # tensorboard | wandb (through Accelerate)
     # CPU: compute float32 numbers below 1.2e-38 (denormals) as zero. HAT's gates sigmoid(s·e), s up to 400,
-    # put such numbers into every masked layer's matmuls, which x86 CPUs run many times slower: 1.7x (hat)
-    # and 1.9x (ctr) the tokens/s on ASC with it (docs/results.md §4e). Process-wide, like the seed.
+    # put such numbers into every masked layer's matmuls, which x86 CPUs run many times slower: 1.9x (hat)
+    # and 1.7x (ctr) the tokens/s on ASC with it (docs/results.md §4e). Process-wide, like the seed.
     flush_denormal: bool = True
 
     def epochs_for(self, task: str) -> int:
